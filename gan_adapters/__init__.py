@@ -1,0 +1,78 @@
+"""gan-adapters: adapt a pretrained GAN generator to a new domain from 25-100 images.
+
+Identity-initialised adapters go after every normalisation layer of a generator whose code
+this library has never seen; everything else is frozen, and a new domain fits in a file of
+kilobytes. Start with `inject(model, kind="apgc", groups=8)`.
+"""
+
+from gan_adapters.config import AdapterConfig
+from gan_adapters.errors import (
+    AdapterStateError,
+    ConfigError,
+    GanAdaptersError,
+    MismatchError,
+    SiteError,
+)
+from gan_adapters.inject import inject
+from gan_adapters.kinds import (
+    ADAPTER_KINDS,
+    Adapter,
+    ClassScaleShift,
+    GroupedPointwiseConv,
+    PointwiseConv,
+    ScaleShift,
+    register_adapter_kind,
+)
+from gan_adapters.manage import (
+    active_adapter,
+    adapter_names,
+    condition,
+    delete_adapter,
+    disable_adapters,
+    set_adapter,
+    trainable_parameters,
+    unload,
+)
+from gan_adapters.merge import MergeReport, merge
+from gan_adapters.norms import is_normalization, register_norm_class
+from gan_adapters.saving import load_adapters, save_adapters
+from gan_adapters.sites import Discovery, Site, find_norm_sites
+from gan_adapters.summary import AdapterSummary, summary
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ADAPTER_KINDS",
+    "Adapter",
+    "AdapterConfig",
+    "AdapterStateError",
+    "AdapterSummary",
+    "ClassScaleShift",
+    "ConfigError",
+    "Discovery",
+    "GanAdaptersError",
+    "GroupedPointwiseConv",
+    "MergeReport",
+    "MismatchError",
+    "PointwiseConv",
+    "ScaleShift",
+    "Site",
+    "SiteError",
+    "active_adapter",
+    "adapter_names",
+    "condition",
+    "delete_adapter",
+    "disable_adapters",
+    "find_norm_sites",
+    "inject",
+    "is_normalization",
+    "load_adapters",
+    "merge",
+    "register_adapter_kind",
+    "register_norm_class",
+    "save_adapters",
+    "set_adapter",
+    "summary",
+    "trainable_parameters",
+    "unload",
+]
