@@ -27,9 +27,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 KindOption = Annotated[str, typer.Option("--kind", "-k", help="Adapter kind: ssa, cbn, apc or apgc.")]
-GroupsOption = Annotated[
-    int | None, typer.Option(help="apgc: number of groups per layer (torch's groups=).")
-]
+GroupsOption = Annotated[int | None, typer.Option(help="apgc: number of groups per layer (torch's groups=).")]
 GroupSizeOption = Annotated[int | None, typer.Option(help="apgc: channels per group.")]
 RatioOption = Annotated[
     float | None,
@@ -44,7 +42,8 @@ TargetsOption = Annotated[
     ),
 ]  # fmt: skip
 ExcludeOption = Annotated[
-    list[str] | None, typer.Option("--exclude", "-x", help="Class name or path regex to leave alone (repeatable).")
+    list[str] | None,
+    typer.Option("--exclude", "-x", help="Class name or path regex to leave alone (repeatable)."),
 ]
 
 
@@ -58,19 +57,29 @@ def _configure_logging(verbose: bool) -> None:
 
 @app.command()
 def inspect(
-    model: Annotated[str, typer.Argument(help="Registry name (see `gan-adapters models`) or package.module:factory.")],
+    model: Annotated[
+        str, typer.Argument(help="Registry name (see `gan-adapters models`) or package.module:factory.")
+    ],
     kind: KindOption = "apgc",
     groups: GroupsOption = None,
     group_size: GroupSizeOption = None,
     ratio: RatioOption = None,
     target: TargetsOption = None,
     exclude: ExcludeOption = None,
-    conditional: Annotated[bool, typer.Option(help="Condition adapters on the layer's class condition.")] = False,
-    train_norm: Annotated[bool, typer.Option(help="Also train the normalisation layers' own affine.")] = False,
+    conditional: Annotated[
+        bool, typer.Option(help="Condition adapters on the layer's class condition.")
+    ] = False,
+    train_norm: Annotated[
+        bool, typer.Option(help="Also train the normalisation layers' own affine.")
+    ] = False,
     method: Annotated[str, typer.Option(help="Site discovery: auto, fx, export or module.")] = "auto",
     checkpoint: Annotated[Path | None, typer.Option(help="Weights to load into the model first.")] = None,
-    random_weights: Annotated[bool, typer.Option(help="Skip downloading pretrained weights (smoke runs).")] = False,
-    save: Annotated[Path | None, typer.Option(help="Also write the (untrained, identity) adapter file here.")] = None,
+    random_weights: Annotated[
+        bool, typer.Option(help="Skip downloading pretrained weights (smoke runs).")
+    ] = False,
+    save: Annotated[
+        Path | None, typer.Option(help="Also write the (untrained, identity) adapter file here.")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the summary as JSON here.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log how sites were found.")] = False,
 ) -> None:

@@ -85,7 +85,9 @@ def _serialisable(selector, resolved_paths: list[str]) -> list[str] | None:
     """A selector as strings: classes by name; callables replaced by the paths they chose."""
     if selector is None:
         return None
-    items = [selector] if isinstance(selector, (str, type)) or not isinstance(selector, Sequence) else selector
+    items = (
+        [selector] if isinstance(selector, (str, type)) or not isinstance(selector, Sequence) else selector
+    )
     if all(isinstance(t, (str, type)) for t in items):
         return [t if isinstance(t, str) else t.__name__ for t in items]
     return [re.escape(path) for path in resolved_paths]
@@ -154,7 +156,9 @@ def inject(
     return insert_adapters(model, config, discovery, adapter_name)
 
 
-def insert_adapters(model: nn.Module, config: AdapterConfig, discovery: Discovery, adapter_name: str) -> nn.Module:
+def insert_adapters(
+    model: nn.Module, config: AdapterConfig, discovery: Discovery, adapter_name: str
+) -> nn.Module:
     """Build `config`'s adapters at the discovered sites, activate them, freeze the rest."""
     _check_new_name(model, adapter_name)
     state = injection_state(model) or InjectionState()
@@ -239,7 +243,9 @@ def _as_graph_module(owner: nn.Module) -> fx.GraphModule:
     for param_name, param in owner._parameters.items():
         gm._parameters[param_name] = param
     for buffer_name, buffer in owner._buffers.items():
-        gm.register_buffer(buffer_name, buffer, persistent=buffer_name not in owner._non_persistent_buffers_set)
+        gm.register_buffer(
+            buffer_name, buffer, persistent=buffer_name not in owner._non_persistent_buffers_set
+        )
     gm.train(owner.training)
     gm.__dict__[ORIGINAL_ATTRIBUTE] = owner
     return gm
@@ -276,7 +282,7 @@ def _rewrite_owner(root: nn.Module, owner_path: str, sites: list[Site], adapters
             args = (node,) if site.call.functional else (node, tuple(node.args), dict(node.kwargs))
             with gm.graph.inserting_after(node):
                 adapted = gm.graph.call_module(slot_name, args)
-            node.replace_all_uses_with(adapted, delete_user_cb=lambda user: user is not adapted)
+            node.replace_all_uses_with(adapted, delete_user_cb=lambda user, new=adapted: user is not new)
         slot[name] = adapters[site.id]
     gm.recompile()
     if gm is owner:
@@ -301,21 +307,18 @@ def activate(model: nn.Module, name: str) -> None:
     """Make `name` the adapter every site applies, and the only trainable one."""
     state = require_state(model)
     if name not in state.adapters:
-        raise AdapterStateError(
-            f"no adapter named {name!r}; this model has: {', '.join(state.adapters)}"
-        )
+        raise AdapterStateError(f"no adapter named {name!r}; this model has: {', '.join(state.adapters)}")
     state.active = name
     for slot in slots_of(model):
         slot.active = name if name in slot else None
-    for param_name, param in model.named_parameters():
-        param.requires_grad_(False)
+    model.requires_grad_(False)
     for slot in slots_of(model):
         if name in slot:
             slot[name].requires_grad_(True)
     record = state.adapters[name]
     if record.config.train_norm:
         for module in _site_modules(model, record):
-            for child_name, child in module.named_children():
+            for child in module.children():
                 if not isinstance(child, AdapterSlot):
                     child.requires_grad_(True)
             for param in module._parameters.values():

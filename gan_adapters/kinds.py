@@ -141,7 +141,7 @@ class ClassScaleShift(Adapter):
                 )
             scale, shift = self.scale[0], self.shift[0]
         else:
-            if self.labels.shape[0] != x.shape[0]:
+            if self.labels.dim() and self.labels.shape[0] != x.shape[0]:
                 raise AdapterStateError(
                     f"condition() was given {self.labels.shape[0]} labels for a batch of {x.shape[0]}"
                 )

@@ -55,7 +55,7 @@ def disable_adapters(model: nn.Module) -> Iterator[nn.Module]:
     try:
         yield model
     finally:
-        for slot, enabled in zip(slots, before):
+        for slot, enabled in zip(slots, before, strict=True):
             slot.enabled = enabled
 
 
@@ -81,7 +81,9 @@ def condition(model: nn.Module, labels: torch.Tensor | Sequence[int] | int) -> I
     classes = adapters[0].num_classes
     if labels.numel() and (labels.min() < 0 or labels.max() >= classes):
         bad = labels[(labels < 0) | (labels >= classes)][0].item()
-        raise AdapterStateError(f"label {bad} is out of range: the 'cbn' adapter {name!r} has {classes} classes")
+        raise AdapterStateError(
+            f"label {bad} is out of range: the 'cbn' adapter {name!r} has {classes} classes"
+        )
     for adapter in adapters:
         adapter.labels = labels
     try:

@@ -32,7 +32,9 @@ class MergeReport:
 
 def _why_not(site, adapter: nn.Module, module: nn.Module | None) -> str | None:
     if not isinstance(adapter, (ScaleShift, ClassScaleShift)):
-        return f"a {adapter.kind!r} adapter mixes channels; only a per-channel scale/shift folds into an affine"
+        return (
+            f"a {adapter.kind!r} adapter mixes channels; only a per-channel scale/shift folds into an affine"
+        )
     if isinstance(adapter, ClassScaleShift) and adapter.num_classes > 1:
         return "a 'cbn' adapter with several classes depends on labels; it has no single affine to fold"
     if adapter.conditional:

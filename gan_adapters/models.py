@@ -70,7 +70,9 @@ def _dcgan_faces(random_weights: bool = False, **_) -> GeneratorBundle:
         ) from exc
     model = Generator(ngpu=0, nc=3, nz=100, ngf=64)
     if not random_weights:
-        checkpoint = torch.load(_package_file("gan_face_generate", "weights.tar"), map_location="cpu", weights_only=True)
+        checkpoint = torch.load(
+            _package_file("gan_face_generate", "weights.tar"), map_location="cpu", weights_only=True
+        )
         model.load_state_dict(checkpoint["netG_state_dict"])
     return GeneratorBundle("dcgan-faces", model.eval(), (100, 1, 1), 64, 0, lambda z, labels: (z,))
 
@@ -122,7 +124,9 @@ def import_lucidrains_stylegan2() -> types.ModuleType:
             importlib.import_module(missing)
         except ImportError:
             sys.modules[missing] = types.ModuleType(missing)
-    if isinstance(sys.modules.get("torchvision"), types.ModuleType) and not hasattr(sys.modules["torchvision"], "transforms"):
+    if isinstance(sys.modules.get("torchvision"), types.ModuleType) and not hasattr(
+        sys.modules["torchvision"], "transforms"
+    ):
         sys.modules["torchvision"].transforms = sys.modules["torchvision.transforms"]
     available = torch.cuda.is_available
     torch.cuda.is_available = lambda: True
@@ -137,7 +141,9 @@ def import_lucidrains_stylegan2() -> types.ModuleType:
         torch.cuda.is_available = available
 
 
-def _stylegan2_lucidrains(image_size: int = 32, latent_dim: int = 64, network_capacity: int = 4, **_) -> GeneratorBundle:
+def _stylegan2_lucidrains(
+    image_size: int = 32, latent_dim: int = 64, network_capacity: int = 4, **_
+) -> GeneratorBundle:
     module = import_lucidrains_stylegan2()
     model = module.Generator(image_size=image_size, latent_dim=latent_dim, network_capacity=network_capacity)
     layers = model.num_layers

@@ -82,7 +82,7 @@ def read_adapter_file(path: str | os.PathLike) -> tuple[dict[str, str], dict[str
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 - not a dict
     except (SafetensorError, OSError, ValueError) as exc:
         raise GanAdaptersError(f"{path} is not a readable .safetensors file: {exc}") from exc
     if metadata.get("format") != FORMAT:
@@ -101,7 +101,7 @@ def _describe(entry: list) -> str:
 
 
 def _check_fingerprint(saved: list[list], found: list[list], path: Path) -> None:
-    for index, (want, have) in enumerate(zip(saved, found)):
+    for index, (want, have) in enumerate(zip(saved, found, strict=False)):
         if want != have:
             raise MismatchError(
                 f"{path} does not fit this model: site #{index} is {_describe(want)} in the file "

@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import nn
@@ -40,7 +40,7 @@ from gan_adapters.tracing import (
     trace_owner,
 )
 
-Target = Union[str, type, Callable[[str, nn.Module], bool]]
+Target = str | type | Callable[[str, nn.Module], bool]
 """A site selector: a class, a class name or path regex, or a callable (path, module) -> bool."""
 
 
@@ -96,7 +96,9 @@ def describe_search(targets: Sequence[Target] | None) -> str:
             f"({known}), modules that call {'/'.join(NORM_FUNCTIONS)}, and inline "
             f"{'/'.join(NORM_FUNCTIONS)} calls"
         )
-    return "modules matching targets=" + repr([t if isinstance(t, str) else getattr(t, "__name__", t) for t in targets])
+    return "modules matching targets=" + repr(
+        [t if isinstance(t, str) else getattr(t, "__name__", t) for t in targets]
+    )
 
 
 def _compile_target(target: Target) -> Callable[[str, nn.Module], bool]:
@@ -166,7 +168,7 @@ def _concrete_args(model: nn.Module, args: tuple, kwargs: dict) -> dict[str, Any
         names = list(inspect.signature(model.forward).parameters)
     except (TypeError, ValueError):
         return {}
-    given = dict(zip(names, args)) | kwargs
+    given = dict(zip(names, args, strict=False)) | kwargs
     return {k: v for k, v in given.items() if isinstance(v, (bool, int, float, str)) or v is None}
 
 
@@ -176,12 +178,14 @@ def _owner_traceable(model: nn.Module, owner: str, cache: dict[str, str | None])
         try:
             trace_owner(model.get_submodule(owner), lambda m: True)
             cache[owner] = None
-        except Exception as exc:  # noqa: BLE001 - user code under tracing can raise anything
+        except Exception as exc:
             cache[owner] = str(failure_of(exc, owner, model.get_submodule(owner)))
     return cache[owner]
 
 
-def _probe_channels(model: nn.Module, modules: dict[str, nn.Module], args: tuple, kwargs: dict) -> dict[str, int]:
+def _probe_channels(
+    model: nn.Module, modules: dict[str, nn.Module], args: tuple, kwargs: dict
+) -> dict[str, int]:
     """Run the example inputs once and read each module's output width."""
     seen: dict[str, int] = {}
     handles = []
@@ -216,9 +220,9 @@ def find_norm_sites(
     inline batch_norm calls; otherwise the modules that `targets` selects. `example_inputs`
     enables torch.export where fx fails, and measures channel counts no attribute states.
     """
-    if isinstance(targets, (str, type)) or callable(targets) and not isinstance(targets, Sequence):
+    if isinstance(targets, (str, type)) or (callable(targets) and not isinstance(targets, Sequence)):
         targets = [targets]
-    if isinstance(exclude, (str, type)) or callable(exclude) and not isinstance(exclude, Sequence):
+    if isinstance(exclude, (str, type)) or (callable(exclude) and not isinstance(exclude, Sequence)):
         exclude = [exclude]
     args = tuple(example_inputs) if example_inputs is not None else None
     kwargs = dict(example_kwargs or {})
@@ -269,9 +273,11 @@ def _scan_calls(model, matched, excluded, args, kwargs, method, discovery) -> li
         return scan.calls
     try:
         exported = export_scan(model, args, kwargs, set(matched), set(excluded))
-    except Exception as exc:  # noqa: BLE001 - report, then fall back to module matching
+    except Exception as exc:
         first_line = (str(exc).strip().splitlines() or [""])[0][:160]
-        discovery.notes.append(f"torch.export failed too ({type(exc).__name__}: {first_line}); sites matched by module")
+        discovery.notes.append(
+            f"torch.export failed too ({type(exc).__name__}: {first_line}); sites matched by module"
+        )
         return scan.calls
     discovery.route = "export"
     return exported.calls

@@ -115,11 +115,16 @@ def summary(model: nn.Module, adapter_name: str | None = None) -> AdapterSummary
         group_size = getattr(adapter, "group_size", None)
         rows.append(
             SiteRow(
-                site=site.id, layer=site.class_name, channels=site.channels, kind=record.config.kind,
-                group_size=group_size, groups=site.channels // group_size if group_size else None,
+                site=site.id,
+                layer=site.class_name,
+                channels=site.channels,
+                kind=record.config.kind,
+                group_size=group_size,
+                groups=site.channels // group_size if group_size else None,
                 parameters=sum(p.numel() for p in adapter.parameters()),
-                inserted_by=site.inserted_by, conditional=adapter.conditional,
-            )  # fmt: skip
+                inserted_by=site.inserted_by,
+                conditional=adapter.conditional,
+            )
         )
     named = dict(model.named_parameters())
     return AdapterSummary(

@@ -151,7 +151,7 @@ def fx_scan(
     def visit(path: str, module: nn.Module, concrete: dict | None) -> None:
         try:
             graph = _SiteTracer(is_site).trace(module, concrete_args=concrete)
-        except Exception as exc:  # noqa: BLE001 - any failure of user code under tracing
+        except Exception as exc:
             scan.failures.append(failure_of(exc, path, module))
             visit_children(path, module)
             return
@@ -189,7 +189,11 @@ def _collect_fx(graph: fx.Graph, root: nn.Module, prefix: str, is_site, calls: l
 
 
 def export_scan(
-    model: nn.Module, args: tuple, kwargs: dict | None, site_paths: set[str], skip_paths: set[str] = frozenset()
+    model: nn.Module,
+    args: tuple,
+    kwargs: dict | None,
+    site_paths: set[str],
+    skip_paths: set[str] = frozenset(),
 ) -> GraphScan:
     """Run torch.export (non-strict) on example inputs; read calls off each op's module stack.
 

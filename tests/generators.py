@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,7 +28,7 @@ def sn_conv(i: int, o: int, k: int = 3) -> nn.Conv2d:
     return spectral_norm(nn.Conv2d(i, o, k, padding=k // 2))
 
 
-class ccbn(nn.Module):  # noqa: N801 - named as in BigGAN-PyTorch, where the registry knows it
+class ccbn(nn.Module):
     """Class-conditional BN: gain = 1 + FC(y), bias = FC(y), normalisation by F.batch_norm."""
 
     def __init__(self, output_size: int, input_size: int, eps: float = 1e-5) -> None:
@@ -44,7 +46,7 @@ class ccbn(nn.Module):  # noqa: N801 - named as in BigGAN-PyTorch, where the reg
         return out * gain + bias
 
 
-class bn(nn.Module):  # noqa: N801 - BigGAN-PyTorch's plain output BN
+class bn(nn.Module):
     def __init__(self, output_size: int, eps: float = 1e-5) -> None:
         super().__init__()
         self.output_size, self.eps = output_size, eps
@@ -54,7 +56,9 @@ class bn(nn.Module):  # noqa: N801 - BigGAN-PyTorch's plain output BN
         self.register_buffer("stored_var", torch.ones(output_size))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return F.batch_norm(x, self.stored_mean, self.stored_var, self.gain, self.bias, self.training, 0.1, self.eps)
+        return F.batch_norm(
+            x, self.stored_mean, self.stored_var, self.gain, self.bias, self.training, 0.1, self.eps
+        )
 
 
 class Attention(nn.Module):
@@ -90,7 +94,11 @@ class GBlock(nn.Module):
 class BigGANStyleGenerator(nn.Module):
     """BigGAN-PyTorch layout; ch=96, resolution=128 gives BigGAN-128's 10 ccbn layers."""
 
-    ARCH = {128: ([16, 16, 8, 4, 2], [16, 8, 4, 2, 1]), 32: ([4, 4, 4], [4, 4, 4]), 16: ([2, 2], [2, 1])}
+    ARCH: ClassVar[dict] = {
+        128: ([16, 16, 8, 4, 2], [16, 8, 4, 2, 1]),
+        32: ([4, 4, 4], [4, 4, 4]),
+        16: ([2, 2], [2, 1]),
+    }
 
     def __init__(self, ch: int = 4, resolution: int = 16, dim_z: int = 12, shared_dim: int = 8,
                  n_classes: int = 5, attention: int | None = None) -> None:  # fmt: skip
@@ -103,7 +111,7 @@ class BigGANStyleGenerator(nn.Module):
         self.linear = sn_linear(self.z_chunk, ins[0] * ch * 16)
         blocks: list[nn.Module] = []
         res = 4
-        for cin, cout in zip(ins, outs):
+        for cin, cout in zip(ins, outs, strict=True):
             res *= 2
             blocks.append(GBlock(cin * ch, cout * ch, cond))
             if attention == res:

@@ -205,4 +205,6 @@ def test_registered_norm_class_gets_its_condition_argument():
     ga.register_norm_class(FiLMNorm, condition="style", channels="width")
     model = nn.ModuleDict({"norm": FiLMNorm(6, 3)})
     sites = ga.find_norm_sites(model).sites
-    assert [(s.id, s.channels, s.condition, s.condition_features) for s in sites] == [("norm", 6, ("style", 2), 3)]
+    assert [(s.id, s.channels, s.condition, s.condition_features) for s in sites] == [
+        ("norm", 6, ("style", 2), 3)
+    ]

@@ -43,7 +43,12 @@ def _cases():
     def shared_norm():
         return SharedNormGenerator(ch=8), (torch.randn(2, 8, 1, 1),)
 
-    return {"biggan-style": biggan_style, "label-norm": label_norm, "inline-norm": inline_norm, "shared-norm": shared_norm}
+    return {
+        "biggan-style": biggan_style,
+        "label-norm": label_norm,
+        "inline-norm": inline_norm,
+        "shared-norm": shared_norm,
+    }
 
 
 CASES = _cases()
@@ -61,7 +66,9 @@ def test_identity_then_perturbation_then_gradients(case, options):
         assert torch.equal(adapted(*inputs), reference), "a fresh adapter must be the exact identity"
 
     trainable = ga.trainable_parameters(adapted)
-    adapter_ids = {id(p) for slot in adapted.modules() if isinstance(slot, ga.Adapter) for p in slot.parameters()}
+    adapter_ids = {
+        id(p) for slot in adapted.modules() if isinstance(slot, ga.Adapter) for p in slot.parameters()
+    }
     assert trainable and {id(p) for p in trainable} == adapter_ids
 
     adapted(*inputs).square().mean().backward()

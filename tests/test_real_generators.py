@@ -79,7 +79,9 @@ def test_stylegan2_modulated_convolutions_by_class_and_by_regex(stylegan2):
     assert len(ga.summary(by_class).rows) == 3 * n_blocks, "conv1, conv2 and to_rgb.conv per block"
     model = ga.unload(by_class)
 
-    adapted = _assert_identity_and_training(model, inputs, kind="apgc", ratio=2, targets=r"blocks\.\d+\.conv[12]")
+    adapted = _assert_identity_and_training(
+        model, inputs, kind="apgc", ratio=2, targets=r"blocks\.\d+\.conv[12]"
+    )
     rows = ga.summary(adapted).rows
     assert [r.site for r in rows][:2] == ["blocks.0.conv1", "blocks.0.conv2"]
     assert all(r.layer == "Conv2DMod" and r.group_size == 4 for r in rows)

@@ -1,0 +1,5 @@
+"""`python -m gan_adapters` runs the command line."""
+
+from gan_adapters.cli import main
+
+main()

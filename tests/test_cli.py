@@ -1,0 +1,76 @@
+"""The `gan-adapters` console script, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import gan_adapters as ga
+from gan_adapters.models import load_generator
+
+SCRIPT = str(Path(sys.executable).parent / "gan-adapters")
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"COLUMNS": "160", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_inspect_prints_the_table_and_writes_the_files(tmp_path):
+    adapter, summary_json = tmp_path / "a.safetensors", tmp_path / "summary.json"
+    result = run(
+        "inspect",
+        "dcgan-faces",
+        "--kind",
+        "apgc",
+        "--ratio",
+        "8",
+        "--save",
+        str(adapter),
+        "--json",
+        str(summary_json),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "main.10" in result.stdout and "15,360 adapter parameters = 8.00x ssa" in result.stdout
+    data = json.loads(summary_json.read_text())
+    assert data["adapter_parameters"] == 15_360 and len(data["rows"]) == 4
+    model = ga.load_adapters(load_generator("dcgan-faces").model, adapter)
+    assert ga.summary(model).adapter_parameters == 15_360
+
+
+def test_inspect_with_targets_on_stylegan2():
+    result = run("inspect", "stylegan2-lucidrains", "-k", "ssa", "-t", "Conv2DMod", "--method", "module")
+    assert result.returncode == 0, result.stderr
+    assert "Conv2DMod" in result.stdout and "blocks.0.to_rgb.conv" in result.stdout
+
+
+def test_bad_input_is_one_clear_line_not_a_traceback():
+    result = run("inspect", "dcgan-faces", "--kind", "apgc", "--groups", "3")
+    assert result.returncode == 2
+    assert "error: groups=3 does not divide the 512 channels of layer 'main.1'" in " ".join(
+        result.stderr.split()
+    )
+    assert "Traceback" not in result.stderr
+    unknown = run("inspect", "no-such-model")
+    assert unknown.returncode == 2 and "unknown model 'no-such-model'" in unknown.stderr
+
+
+def test_help_teaches_and_models_lists_the_registry():
+    result = run("inspect", "--help")
+    assert result.returncode == 0 and "--ratio" in result.stdout and "Example:" in result.stdout
+    listing = run("models")
+    assert listing.returncode == 0 and "dcgan-faces" in listing.stdout and "biggan-deep-128" in listing.stdout
+
+
+def test_python_dash_m_runs_the_same_cli():
+    result = subprocess.run(
+        [sys.executable, "-m", "gan_adapters", "models"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0 and "stylegan2-lucidrains" in result.stdout
