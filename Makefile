@@ -28,8 +28,16 @@ format: $(STAMP)
 	$(BIN)/ruff format gan_adapters tests
 	$(BIN)/ruff check --fix gan_adapters tests
 
+DEMO_RUN := demo-out/emoji-faces
+
+# The embedded default: the pretrained face DCGAN adapted to 25 emoji faces, on the CPU.
 demo: $(STAMP)
-	$(BIN)/gan-adapters inspect dcgan-faces --kind apgc --ratio 8 --save demo-out/dcgan-faces-apgc-r8.safetensors
+	$(BIN)/gan-adapters inspect dcgan-faces --kind apgc --ratio 8
+	$(BIN)/gan-adapters finetune recipes/demo-emoji-faces.toml --out $(DEMO_RUN) --overwrite
+	$(BIN)/gan-adapters sample $(DEMO_RUN) -n 32 --compare
+	$(BIN)/gan-adapters interpolate $(DEMO_RUN) --frames 12
+	@echo
+	@echo "demo done: adapter file, sample grids and the interpolation are under $(DEMO_RUN)/"
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .ruff_cache *.egg-info

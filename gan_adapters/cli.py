@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.logging import RichHandler
 
+from gan_adapters.cli_options import (
+    Conditional,
+    Exclude,
+    Groups,
+    GroupSize,
+    Kind,
+    Method,
+    Ratio,
+    Targets,
+    TrainNorm,
+    Verbose,
+    configure_logging,
+    console,
+    err_console,
+)
+from gan_adapters.cli_training import finetune, interpolate, sample
 from gan_adapters.errors import GanAdaptersError
 
 app = typer.Typer(
@@ -18,41 +31,14 @@ app = typer.Typer(
         "Adapt a pretrained GAN generator to a new domain from 25-100 images.\n\n"
         "Adapters (ssa: per-channel scale/shift; apc: point-wise 1x1 conv; apgc: grouped "
         "point-wise 1x1 conv; cbn: per-class scale/shift) go after every normalisation "
-        "layer; everything else stays frozen."
+        "layer; everything else stays frozen. Start with `gan-adapters finetune --help`."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
-
-KindOption = Annotated[str, typer.Option("--kind", "-k", help="Adapter kind: ssa, cbn, apc or apgc.")]
-GroupsOption = Annotated[int | None, typer.Option(help="apgc: number of groups per layer (torch's groups=).")]
-GroupSizeOption = Annotated[int | None, typer.Option(help="apgc: channels per group.")]
-RatioOption = Annotated[
-    float | None,
-    typer.Option(help="apgc: parameters per layer against ssa (group size = 2 x ratio); default 4."),
-]
-TargetsOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--target", "-t",
-        help="Layers to adapt instead of the normalisation layers: a class name or a regex "
-        "over module paths (repeatable), e.g. -t Conv2DMod.",
-    ),
-]  # fmt: skip
-ExcludeOption = Annotated[
-    list[str] | None,
-    typer.Option("--exclude", "-x", help="Class name or path regex to leave alone (repeatable)."),
-]
-
-
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_time=False, show_path=False)],
-    )
+app.command()(finetune)
+app.command()(sample)
+app.command()(interpolate)
 
 
 @app.command()
@@ -60,19 +46,15 @@ def inspect(
     model: Annotated[
         str, typer.Argument(help="Registry name (see `gan-adapters models`) or package.module:factory.")
     ],
-    kind: KindOption = "apgc",
-    groups: GroupsOption = None,
-    group_size: GroupSizeOption = None,
-    ratio: RatioOption = None,
-    target: TargetsOption = None,
-    exclude: ExcludeOption = None,
-    conditional: Annotated[
-        bool, typer.Option(help="Condition adapters on the layer's class condition.")
-    ] = False,
-    train_norm: Annotated[
-        bool, typer.Option(help="Also train the normalisation layers' own affine.")
-    ] = False,
-    method: Annotated[str, typer.Option(help="Site discovery: auto, fx, export or module.")] = "auto",
+    kind: Kind = None,
+    groups: Groups = None,
+    group_size: GroupSize = None,
+    ratio: Ratio = None,
+    target: Targets = None,
+    exclude: Exclude = None,
+    conditional: Conditional = None,
+    train_norm: TrainNorm = None,
+    method: Method = None,
     checkpoint: Annotated[Path | None, typer.Option(help="Weights to load into the model first.")] = None,
     random_weights: Annotated[
         bool, typer.Option(help="Skip downloading pretrained weights (smoke runs).")
@@ -81,22 +63,24 @@ def inspect(
         Path | None, typer.Option(help="Also write the (untrained, identity) adapter file here.")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the summary as JSON here.")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log how sites were found.")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Show where adapters would go in a generator, and what they cost, without training.
 
     Example: gan-adapters inspect dcgan-faces --kind apgc --ratio 8
     """
     from gan_adapters import inject, save_adapters, summary
+    from gan_adapters.cli_training import adapter_config
+    from gan_adapters.config import AdapterConfig
     from gan_adapters.models import load_generator
 
-    _configure_logging(verbose)
-    bundle = load_generator(model, checkpoint, random_weights=random_weights)
-    adapted = inject(
-        bundle.model, kind=kind, groups=groups, group_size=group_size, ratio=ratio,
-        targets=target or None, exclude=exclude or None, conditional=conditional,
-        train_norm=train_norm, method=method, example_inputs=bundle.example_inputs(),
+    configure_logging(verbose)
+    config = adapter_config(
+        AdapterConfig(), kind=kind, groups=groups, group_size=group_size, ratio=ratio, targets=target,
+        exclude=exclude, conditional=conditional, train_norm=train_norm, method=method,
     )  # fmt: skip
+    bundle = load_generator(model, checkpoint, random_weights=random_weights)
+    adapted = inject(bundle.model, config=config, example_inputs=bundle.example_inputs())
     report = summary(adapted)
     console.print(report)
     if save is not None:

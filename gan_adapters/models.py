@@ -33,6 +33,9 @@ class GeneratorBundle:
     num_classes: int
     """0 for an unconditional generator."""
     forward_inputs: Callable[[torch.Tensor, torch.Tensor | None], tuple]
+    class_embedding: str | None = None
+    """Path of the module mapping the class input to its embedding (replaced by one learned
+    embedding when fine-tuning a class-conditional generator)."""
 
     def example_inputs(self, batch: int = 2, seed: int = 0) -> tuple:
         """Deterministic inputs for tracing and tests."""
@@ -104,7 +107,9 @@ def _biggan_deep(resolution: int):
             labels = torch.zeros(z.shape[0], dtype=torch.long) if labels is None else labels
             return z, nn.functional.one_hot(labels, classes).float(), truncation
 
-        return GeneratorBundle(name, model.eval(), (model.config.z_dim,), resolution, classes, inputs)
+        return GeneratorBundle(
+            name, model.eval(), (model.config.z_dim,), resolution, classes, inputs, "embeddings"
+        )
 
     return build
 

@@ -54,11 +54,24 @@ def write_atomically(path: Path, write) -> None:
         raise
 
 
-def save_adapters(model: nn.Module, path: str | os.PathLike, adapter_name: str | None = None) -> Path:
-    """Save one adapter (the active one by default) to a `.safetensors` file; returns its path."""
+EXTRA_PREFIX = "extra/"
+
+
+def save_adapters(
+    model: nn.Module,
+    path: str | os.PathLike,
+    adapter_name: str | None = None,
+    extras: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Save one adapter (the active one by default) to a `.safetensors` file; returns its path.
+
+    `extras` are further tensors that belong with the domain (the trainer stores the learned
+    per-image latents and class embedding there), kept under `extra/<name>`.
+    """
     state = require_state(model)
     name = adapter_name or state.active
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in adapter_tensors(model, name).items()}
+    tensors = adapter_tensors(model, name) | {EXTRA_PREFIX + k: v for k, v in (extras or {}).items()}
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     record = state.adapters[name]
     metadata = {
         "format": FORMAT,
@@ -93,6 +106,12 @@ def read_adapter_file(path: str | os.PathLike) -> tuple[dict[str, str], dict[str
             f"this version of gan-adapters reads version {FORMAT_VERSION}"
         )
     return metadata, tensors
+
+
+def read_extras(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The extra tensors saved with an adapter (see `save_adapters`)."""
+    _, tensors = read_adapter_file(path)
+    return {k[len(EXTRA_PREFIX) :]: v for k, v in tensors.items() if k.startswith(EXTRA_PREFIX)}
 
 
 def _describe(entry: list) -> str:
@@ -144,14 +163,18 @@ def load_adapters(
     _check_fingerprint(saved_sites, [site.fingerprint() for site in discovery.sites], path)
     root = insert_adapters(model, config, discovery, name)
     try:
-        _copy_tensors(adapter_tensors(root, name), tensors, path)
+        own = {k: v for k, v in tensors.items() if not k.startswith(EXTRA_PREFIX)}
+        copy_adapter_tensors(adapter_tensors(root, name), own, path)
     except MismatchError:
         delete_adapter(root, name)
         raise
     return root
 
 
-def _copy_tensors(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], path: Path) -> None:
+def copy_adapter_tensors(
+    expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], path: Path
+) -> None:
+    """Copy `found` into the adapter tensors `expected` (same keys, same shapes, else refused)."""
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     if missing or unexpected:

@@ -1,0 +1,58 @@
+"""Writing generated images: single PNGs, grids, strips and GIFs (no torchvision needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gan_adapters.saving import write_atomically
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """One (3, H, W) image in [-1, 1] as an RGB PIL image."""
+    array = ((image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return Image.fromarray(array.permute(1, 2, 0).numpy())
+
+
+def make_grid(images: torch.Tensor, columns: int = 8, padding: int = 2) -> Image.Image:
+    """(N, 3, H, W) images in [-1, 1] tiled row by row on white."""
+    count, _, height, width = images.shape
+    columns = max(1, min(columns, count))
+    rows = (count + columns - 1) // columns
+    canvas = np.full(
+        (rows * (height + padding) + padding, columns * (width + padding) + padding, 3), 255, np.uint8
+    )
+    for index in range(count):
+        top = padding + (index // columns) * (height + padding)
+        left = padding + (index % columns) * (width + padding)
+        canvas[top : top + height, left : left + width] = np.asarray(to_pil(images[index]))
+    return Image.fromarray(canvas)
+
+
+def save_png(image: Image.Image, path: Path) -> Path:
+    """Write a PNG atomically (a reader never sees half an image)."""
+    write_atomically(path, lambda tmp: image.save(tmp, format="PNG"))
+    return path
+
+
+def save_images(images: torch.Tensor, folder: Path, prefix: str = "sample") -> list[Path]:
+    """Each image as its own PNG: folder/prefix-0000.png, ..."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return [save_png(to_pil(image), folder / f"{prefix}-{i:04d}.png") for i, image in enumerate(images)]
+
+
+def save_gif(images: torch.Tensor, path: Path, frame_ms: int = 80, bounce: bool = True) -> Path:
+    """An animated GIF of the frames (played forth and back with `bounce`)."""
+    frames = [to_pil(image) for image in images]
+    if bounce:
+        frames = frames + frames[-2:0:-1]
+    write_atomically(
+        path,
+        lambda tmp: frames[0].save(
+            tmp, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0
+        ),
+    )
+    return path

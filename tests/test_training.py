@@ -1,0 +1,154 @@
+"""Fine-tuning: the loss falls, resume reproduces, bad input is refused, work is never lost."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+
+import gan_adapters as ga
+from gan_adapters.config import AdapterConfig
+from gan_adapters.data import DataError, load_image_folder
+from gan_adapters.recipe import TrainConfig
+from gan_adapters.runs import RunFolderError, load_run, read_checkpoint, read_metrics
+from gan_adapters.trainer import TrainingDivergedError, train
+
+EMOJI = Path(__file__).resolve().parents[1] / "examples" / "data" / "emoji-faces"
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    base = dict(
+        data=str(EMOJI), images=6, model="tiny_models:tiny_dcgan", adapter=AdapterConfig(kind="apgc", group_size=4),
+        steps=12, batch_size=6, lr=5e-3, perceptual="none", sample_every=6, checkpoint_every=6,
+    )  # fmt: skip
+    return TrainConfig(**(base | overrides))
+
+
+def adapter_file_tensors(path: Path) -> dict[str, torch.Tensor]:
+    with safe_open(str(path), framework="pt") as handle:
+        return {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+
+
+def test_pretrained_dcgan_loss_falls_on_emoji_with_the_effnet_perceptual_loss(tmp_path):
+    config = TrainConfig(
+        data=str(EMOJI), images=8, batch_size=8, steps=16, lr=3e-3, sample_every=8, checkpoint_every=8
+    )
+    result = train(config, tmp_path / "run")
+    rows = read_metrics(result.paths.metrics)
+    assert [int(r["step"]) for r in rows] == list(range(1, 17))
+    first, last = rows[0], rows[-1]
+    assert last["l1"] < 0.8 * first["l1"], (first, last)
+    assert last["perceptual"] < first["perceptual"]
+    assert (result.paths.samples / "step-000008.png").exists() and (
+        result.paths.samples / "step-000016.png"
+    ).exists()
+    with Image.open(result.paths.samples / "step-000016.png") as grid:
+        assert grid.size == (8 * 66 + 2, 3 * 66 + 2), "rows: targets, reconstructions, random samples"
+    tensors = adapter_file_tensors(result.paths.adapters)
+    assert tensors["extra/latents"].shape == (8, 100, 1, 1)
+    assert TrainConfig.from_toml(result.paths.config) == config
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
+    whole = train(tiny_config(), tmp_path / "whole")
+    train(tiny_config(steps=6), tmp_path / "split")
+    resumed = train(tiny_config(), tmp_path / "split", resume=True)
+    assert read_checkpoint(resumed.paths.checkpoint)["step"] == 12
+    a, b = adapter_file_tensors(whole.paths.adapters), adapter_file_tensors(resumed.paths.adapters)
+    assert a.keys() == b.keys()
+    for key in a:
+        # Same ops on the same data in the same order: on one CPU process the two runs agree
+        # to the last bit; the tolerance only forgives a different thread split of a reduction.
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
+    assert [int(r["step"]) for r in read_metrics(resumed.paths.metrics)] == list(range(1, 13))
+
+
+def test_class_conditional_generator_learns_one_class_embedding(tmp_path):
+    config = tiny_config(model="tiny_models:tiny_biggan_deep", adapter=AdapterConfig(kind="ssa"), steps=6)
+    result = train(config, tmp_path / "run")
+    tensors = adapter_file_tensors(result.paths.adapters)
+    run = load_run(result.paths.root)
+    pretrained_mean = run.bundle.model.embeddings.embedding  # restored from the file
+    assert torch.equal(pretrained_mean.detach(), tensors["extra/class_embedding"])
+    from tiny_models import tiny_biggan_deep
+
+    fresh_mean = tiny_biggan_deep().model.embeddings.weight.mean(1)
+    assert not torch.allclose(tensors["extra/class_embedding"], fresh_mean), "the embedding trained"
+    assert len(ga.summary(run.bundle.model).rows) == 21
+
+
+def test_existing_run_folder_is_not_overwritten_without_asking(tmp_path):
+    train(tiny_config(steps=2), tmp_path / "run")
+    with pytest.raises(
+        RunFolderError, match="already holds a run; pass --resume to continue it or --overwrite"
+    ):
+        train(tiny_config(steps=2), tmp_path / "run")
+    train(tiny_config(steps=2, seed=1), tmp_path / "run", overwrite=True)
+    with pytest.raises(RunFolderError, match="nothing to resume"):
+        train(tiny_config(steps=2), tmp_path / "empty", resume=True)
+    with pytest.raises(RunFolderError, match="these differ: lr"):
+        train(tiny_config(steps=4, seed=1, lr=1e-4), tmp_path / "run", resume=True)
+
+
+def test_nan_loss_stops_with_the_last_good_checkpoint_intact(tmp_path):
+    config = tiny_config(steps=40, lr=1e30, latent_lr=1e30, checkpoint_every=1)
+    with pytest.raises(TrainingDivergedError, match="the loss became") as info:
+        train(config, tmp_path / "run")
+    checkpoint = read_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert f"at step {checkpoint['step']}" in str(info.value), "stopped right after the last good step"
+    assert all(torch.isfinite(t).all() for t in checkpoint["adapters"].values())
+
+
+def _image_folder(tmp_path: Path, count: int, extra: dict[str, bytes] | None = None) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for path in sorted(EMOJI.iterdir())[:count]:
+        shutil.copy(path, folder / path.name)
+    for name, content in (extra or {}).items():
+        (folder / name).write_bytes(content)
+    return folder
+
+
+def test_image_folder_errors_and_skips(tmp_path, caplog):
+    with pytest.raises(DataError, match="does not exist"):
+        load_image_folder(tmp_path / "nowhere", 16)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"no readable images in .*empty \(looked at 0 files"):
+        load_image_folder(tmp_path / "empty", 16)
+    folder = _image_folder(tmp_path, 4, {"notes.txt": b"hello", "broken.png": b"\x89PNG not really"})
+    with pytest.raises(DataError, match="has 4 readable images, fewer than the 5 asked for"):
+        load_image_folder(folder, 16, max_images=5)
+    loaded = load_image_folder(folder, 16)
+    assert loaded.images.shape == (4, 3, 16, 16) and loaded.images.min() >= -1 and loaded.images.max() <= 1
+    assert sorted(p.name for p in loaded.skipped) == ["broken.png", "notes.txt"]
+    assert "skipped 2 files" in caplog.text and "broken.png" in caplog.text
+    with pytest.raises(DataError, match="2 files in .* are not readable images: broken.png, notes.txt"):
+        load_image_folder(folder, 16, strict=True)
+
+
+def test_rgba_and_grey_images_become_rgb_on_white(tmp_path):
+    folder = tmp_path / "modes"
+    folder.mkdir()
+    Image.new("RGBA", (40, 20), (0, 0, 0, 0)).save(folder / "a.png")
+    Image.new("L", (20, 40), 0).save(folder / "b.jpg")
+    images = load_image_folder(folder, 8).images
+    assert torch.allclose(images[0], torch.ones_like(images[0])), "transparent becomes white"
+    assert torch.allclose(images[1], -torch.ones_like(images[1])), "black stays black, in 3 channels"
+
+
+def test_recipe_round_trips_and_refuses_unknown_keys(tmp_path):
+    config = tiny_config(model_options={"nz": 8}, perceptual_weight=0.5)
+    path = tmp_path / "recipe.toml"
+    path.write_text(config.to_toml())
+    assert TrainConfig.from_toml(path) == config
+    path.write_text('data = "imgs"\nsteps = 5\nwarmup = 3\n')
+    with pytest.raises(ga.ConfigError, match="unknown recipe keys: warmup"):
+        TrainConfig.from_toml(path)
+    path.write_text('data = "imgs"\nsteps = 5\n')
+    assert TrainConfig.from_toml(path).data == str((tmp_path / "imgs").resolve()), "relative to the recipe"
+    with pytest.raises(ga.ConfigError, match="precision must be one of"):
+        TrainConfig(precision="fp8")

@@ -1,0 +1,50 @@
+"""Tiny generators as `package.module:factory` bundles, for fast training runs in the tests."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gan_adapters.models import GeneratorBundle
+
+
+def tiny_dcgan(nz: int = 8) -> GeneratorBundle:
+    """A 16 px DCGAN with three BatchNorm2d layers (random, fixed weights)."""
+    torch.manual_seed(1234)
+    model = nn.Sequential(
+        nn.ConvTranspose2d(nz, 32, 4, 1, 0, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.ConvTranspose2d(32, 16, 4, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.ConvTranspose2d(16, 8, 3, 1, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.ConvTranspose2d(8, 3, 4, 2, 1, bias=False), nn.Tanh(),
+    )  # fmt: skip
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.normal_(0, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    return GeneratorBundle("tiny-dcgan", model.eval(), (nz, 1, 1), 16, 0, lambda z, labels: (z,))
+
+
+def tiny_biggan_deep() -> GeneratorBundle:
+    """pytorch-pretrained-biggan's BigGAN-deep, 64 px, 4 channels wide, 10 classes."""
+    from pytorch_pretrained_biggan import BigGAN, BigGANConfig
+
+    torch.manual_seed(1234)
+    config = BigGANConfig(
+        output_dim=64, z_dim=8, class_embed_dim=8, channel_width=4, num_classes=10,
+        layers=[(False, 16, 16), (True, 16, 8), (True, 8, 4), (True, 4, 2), (True, 2, 1)], attention_layer_position=8,
+    )  # fmt: skip
+    model = BigGAN(config)
+    nn.init.ones_(model.generator.bn.weight)
+    nn.init.zeros_(model.generator.bn.bias)
+    model.train()
+    with torch.no_grad():  # settle spectral norm's power iteration
+        for _ in range(3):
+            model(torch.randn(2, 8), torch.eye(10)[:2], 0.5)
+    model.eval()
+
+    def inputs(z, labels):
+        labels = torch.zeros(z.shape[0], dtype=torch.long) if labels is None else labels
+        return z, nn.functional.one_hot(labels, 10).float(), 0.5
+
+    return GeneratorBundle("tiny-biggan-deep", model, (8,), 64, 10, inputs, "embeddings")
