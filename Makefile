@@ -21,12 +21,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check gan_adapters tests
-	$(BIN)/ruff format --check gan_adapters tests
+	$(BIN)/ruff check gan_adapters tests examples
+	$(BIN)/ruff format --check gan_adapters tests examples
 
 format: $(STAMP)
-	$(BIN)/ruff format gan_adapters tests
-	$(BIN)/ruff check --fix gan_adapters tests
+	$(BIN)/ruff format gan_adapters tests examples
+	$(BIN)/ruff check --fix gan_adapters tests examples
 
 DEMO_RUN := demo-out/emoji-faces
 

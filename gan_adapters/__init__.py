@@ -23,6 +23,7 @@ from gan_adapters.kinds import (
     ScaleShift,
     register_adapter_kind,
 )
+from gan_adapters.latents import sample_latents
 from gan_adapters.manage import (
     active_adapter,
     adapter_names,
@@ -34,10 +35,14 @@ from gan_adapters.manage import (
     unload,
 )
 from gan_adapters.merge import MergeReport, merge
+from gan_adapters.models import GeneratorBundle, load_generator
 from gan_adapters.norms import is_normalization, register_norm_class
+from gan_adapters.recipe import TrainConfig
+from gan_adapters.runs import load_run
 from gan_adapters.saving import load_adapters, save_adapters
 from gan_adapters.sites import Discovery, Site, find_norm_sites
 from gan_adapters.summary import AdapterSummary, summary
+from gan_adapters.trainer import train
 
 __version__ = "0.1.0"
 
@@ -51,6 +56,7 @@ __all__ = [
     "ConfigError",
     "Discovery",
     "GanAdaptersError",
+    "GeneratorBundle",
     "GroupedPointwiseConv",
     "MergeReport",
     "MismatchError",
@@ -58,6 +64,7 @@ __all__ = [
     "ScaleShift",
     "Site",
     "SiteError",
+    "TrainConfig",
     "active_adapter",
     "adapter_names",
     "condition",
@@ -67,12 +74,16 @@ __all__ = [
     "inject",
     "is_normalization",
     "load_adapters",
+    "load_generator",
+    "load_run",
     "merge",
     "register_adapter_kind",
     "register_norm_class",
+    "sample_latents",
     "save_adapters",
     "set_adapter",
     "summary",
+    "train",
     "trainable_parameters",
     "unload",
 ]

@@ -206,7 +206,8 @@ def sample(
     model: ModelName = None,
     columns: Annotated[int, typer.Option(help="Images per row of the grid.")] = 8,
     compare: Annotated[
-        bool, typer.Option(help="Also write compare.png: the base generator's own samples above the adapted ones.")
+        bool,
+        typer.Option(help="Also write compare.png: the base generator's own samples above the adapted ones."),
     ] = False,
     out: OutFolder = None,
 ) -> None:
@@ -228,7 +229,9 @@ def sample(
         from gan_adapters.manage import disable_adapters
 
         shown = images[:columns]
-        base_latents = sample_latents(len(shown), run.bundle.latent_shape, generator=torch.Generator().manual_seed(seed))
+        base_latents = sample_latents(
+            len(shown), run.bundle.latent_shape, generator=torch.Generator().manual_seed(seed)
+        )
         with disable_adapters(run.bundle.model):
             before = _generate(run, base_latents)
         path = save_png(make_grid(torch.cat([before, shown]), columns), out / "compare.png")

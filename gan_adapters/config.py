@@ -18,6 +18,15 @@ DEFAULT_RATIO = 4.0
 """Parameter ratio against `ssa` used by `apgc` when no size is given (group size 8)."""
 
 
+def build_strictly(cls: type, data: dict[str, Any], what: str):
+    """`cls(**data)` for a dataclass, naming any keys it does not have instead of a TypeError."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown {what} keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    return cls(**data)
+
+
 @dataclass
 class AdapterConfig:
     """Everything that decides which adapters `inject` builds, and where.
@@ -111,11 +120,7 @@ class AdapterConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AdapterConfig:
         """Build from a dict, refusing keys this version does not know."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown adapter config keys: {', '.join(unknown)}")
-        return cls(**data)
+        return build_strictly(cls, data, "adapter config")
 
     def to_json(self) -> str:
         """JSON text of the config."""

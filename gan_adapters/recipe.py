@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gan_adapters.config import AdapterConfig
+from gan_adapters.config import AdapterConfig, build_strictly
 from gan_adapters.errors import ConfigError
 
 PRECISIONS = ("no", "bf16", "fp16")
@@ -89,13 +89,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Build from nested data, refusing keys this version does not know."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown recipe keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-            )
-        return cls(**data)
+        return build_strictly(cls, data, "recipe")
 
     def to_toml(self) -> str:
         """The recipe file text (None values are left out: TOML has no null)."""

@@ -54,7 +54,9 @@ def read_emoji_test(path: Path = EMOJI_TEST) -> list[Emoji]:
 def render(emoji: Emoji, font: ImageFont.FreeTypeFont, size: int) -> Image.Image | None:
     """The glyph on white, square, `size` px; None where the font has no colour glyph."""
     canvas = Image.new("RGBA", (BITMAP_SIZE * 2, BITMAP_SIZE * 2), (255, 255, 255, 0))
-    ImageDraw.Draw(canvas).text((BITMAP_SIZE, BITMAP_SIZE), emoji.text, font=font, embedded_color=True, anchor="mm")
+    ImageDraw.Draw(canvas).text(
+        (BITMAP_SIZE, BITMAP_SIZE), emoji.text, font=font, embedded_color=True, anchor="mm"
+    )
     box = canvas.getbbox()
     if box is None:
         return None
@@ -72,7 +74,9 @@ def slug(text: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--subgroups", default="face-.*", help="regex over emoji-test.txt subgroups")
     parser.add_argument("--exclude-subgroups", default="^$", help="regex of subgroups to leave out")
     parser.add_argument("--size", type=int, default=64)
