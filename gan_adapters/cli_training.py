@@ -89,6 +89,9 @@ def finetune(
     compile: Annotated[
         bool | None, typer.Option("--compile/--eager", help="torch.compile the generator.")
     ] = None,
+    grad_accum: Annotated[
+        int | None, typer.Option(help="Accumulate gradients over K steps per optimizer update. [default: 1]")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed. [default: 0]")] = None,
     sample_every: Annotated[
         int | None, typer.Option(help="Write a sample grid every K steps. [default: 500]")
@@ -122,7 +125,7 @@ def finetune(
     configure_logging(verbose)
     config = TrainConfig.from_toml(source) if source.suffix == ".toml" else TrainConfig(data=str(source))
     given = dict(model=model, images=images, steps=steps, batch_size=batch_size, lr=lr, latent_lr=latent_lr,
-                 perceptual=perceptual, precision=precision, compile=compile, seed=seed,
+                 perceptual=perceptual, precision=precision, compile=compile, grad_accum=grad_accum, seed=seed,
                  sample_every=sample_every, checkpoint_every=checkpoint_every, strict_data=strict or None,
                  perceptual_weights_path=str(vgg_weights) if vgg_weights else None)  # fmt: skip
     adapter = adapter_config(

@@ -152,3 +152,12 @@ def test_recipe_round_trips_and_refuses_unknown_keys(tmp_path):
     assert TrainConfig.from_toml(path).data == str((tmp_path / "imgs").resolve()), "relative to the recipe"
     with pytest.raises(ga.ConfigError, match="precision must be one of"):
         TrainConfig(precision="fp8")
+
+
+def test_bf16_autocast_and_gradient_accumulation_run_on_the_cpu(tmp_path):
+    result = train(tiny_config(steps=4, precision="bf16", grad_accum=2, checkpoint_every=4), tmp_path / "run")
+    rows = read_metrics(result.paths.metrics)
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
+    checkpoint = read_checkpoint(result.paths.checkpoint)
+    assert checkpoint["scheduler"]["last_epoch"] == 2, "4 steps, one optimizer update per 2"
+    assert checkpoint["optimizer"]["state"], "Adam stepped"
