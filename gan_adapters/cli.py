@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gan_adapters.cli_eval import evaluate, sweep
 from gan_adapters.cli_options import (
     Conditional,
     Exclude,
@@ -39,6 +40,8 @@ app = typer.Typer(
 app.command()(finetune)
 app.command()(sample)
 app.command()(interpolate)
+app.command("eval")(evaluate)
+app.command()(sweep)
 
 
 @app.command()

@@ -167,35 +167,6 @@ def finetune(
     )
 
 
-def _generate(run, latents: torch.Tensor) -> torch.Tensor:
-    bundle = run.bundle
-    with torch.no_grad():
-        return torch.cat([bundle.model(*bundle.forward_inputs(chunk, None)) for chunk in latents.split(32)])
-
-
-def _draw(
-    run, count: int, prior: str, sigma: float | None, truncation: float | None, seed: int
-) -> torch.Tensor:
-    """Latents from the chosen prior (see the --prior help)."""
-    from gan_adapters.errors import GanAdaptersError
-    from gan_adapters.latents import sample_latents
-
-    generator = torch.Generator().manual_seed(seed)
-    shape = run.bundle.latent_shape
-    if prior == "fitted":
-        if run.latents is None or len(run.latents) < 2:
-            raise GanAdaptersError("this adapter file holds no learned latents to fit; use --prior normal")
-        scale = 1.0 if sigma is None else sigma
-        return sample_latents(
-            count, shape, sigma=scale, truncation=truncation, generator=generator, fitted_to=run.latents
-        )
-    if prior != "normal":
-        raise GanAdaptersError(f"--prior must be 'fitted' or 'normal', got {prior!r}")
-    if sigma is None:
-        sigma = run.config.sample_sigma if run.config is not None else 0.5
-    return sample_latents(count, shape, sigma=sigma, truncation=truncation, generator=generator)
-
-
 def sample(
     run_path: Annotated[
         Path,
@@ -220,9 +191,10 @@ def sample(
     """
     from gan_adapters.images import make_grid, save_images, save_png
     from gan_adapters.runs import load_run
+    from gan_adapters.sampling import draw_latents, generate
 
     run = load_run(run_path, model)
-    images = _generate(run, _draw(run, count, prior, sigma, truncation, seed))
+    images = generate(run, draw_latents(run, count, prior, sigma, truncation, seed))
     out = out or (run_path if run_path.is_dir() else run_path.parent) / f"samples-{prior}-seed{seed}"
     files = save_images(images, out)
     grid = save_png(make_grid(images, columns), out / "grid.png")
@@ -236,7 +208,7 @@ def sample(
             len(shown), run.bundle.latent_shape, generator=torch.Generator().manual_seed(seed)
         )
         with disable_adapters(run.bundle.model):
-            before = _generate(run, base_latents)
+            before = generate(run, base_latents)
         path = save_png(make_grid(torch.cat([before, shown]), columns), out / "compare.png")
         console.print(f"before (base generator, its own N(0, I) prior) / after: {path}")
 
@@ -268,6 +240,7 @@ def interpolate(
     from gan_adapters.images import make_grid, save_gif, save_png
     from gan_adapters.latents import interpolate as lerp
     from gan_adapters.runs import load_run
+    from gan_adapters.sampling import draw_latents, generate
 
     if frames < 2:
         raise GanAdaptersError(f"--frames must be at least 2, got {frames}")
@@ -279,10 +252,10 @@ def interpolate(
         pick = torch.randperm(len(run.latents), generator=gen)[:2]
         start, end = run.latents[pick[0]], run.latents[pick[1]]
     elif between == "random":
-        start, end = _draw(run, 2, prior, sigma, truncation, seed)
+        start, end = draw_latents(run, 2, prior, sigma, truncation, seed)
     else:
         raise GanAdaptersError(f"--between must be 'random' or 'training', got {between!r}")
-    images = _generate(run, lerp(start, end, frames))
+    images = generate(run, lerp(start, end, frames))
     out = out or (run_path if run_path.is_dir() else run_path.parent) / f"interpolation-{between}-seed{seed}"
     strip = save_png(make_grid(images, columns=frames), out / "strip.png")
     gif = save_gif(images, out / "interpolation.gif")

@@ -81,17 +81,19 @@ def _dcgan_faces(random_weights: bool = False, **_) -> GeneratorBundle:
 
 
 def _biggan_deep(resolution: int):
-    def build(random_weights: bool = False, **_) -> GeneratorBundle:
+    def build(random_weights: bool = False, truncation: float = 0.4, **config) -> GeneratorBundle:
         from pytorch_pretrained_biggan import BigGAN, BigGANConfig
 
         name = f"biggan-deep-{resolution}"
         if random_weights:
             if resolution != 128:
                 raise GanAdaptersError(f"random weights are offered for biggan-deep-128 only, not {name}")
-            model = BigGAN(BigGANConfig())
+            # BigGANConfig's defaults are the 128 px model; options (e.g. channel_width=4) shrink it.
+            model = BigGAN(BigGANConfig(**config))
             # Its unconditional output BN starts uninitialised (a checkpoint fills it).
             nn.init.ones_(model.generator.bn.weight)
             nn.init.zeros_(model.generator.bn.bias)
+            _settle_spectral_norm(model, truncation)
         else:
             try:
                 model = BigGAN.from_pretrained(name)
@@ -103,8 +105,8 @@ def _biggan_deep(resolution: int):
                 ) from exc
         classes = model.config.num_classes
 
-        def inputs(z: torch.Tensor, labels: torch.Tensor | None, truncation: float = 0.4) -> tuple:
-            labels = torch.zeros(z.shape[0], dtype=torch.long) if labels is None else labels
+        def inputs(z: torch.Tensor, labels: torch.Tensor | None) -> tuple:
+            labels = torch.zeros(z.shape[0], dtype=torch.long, device=z.device) if labels is None else labels
             return z, nn.functional.one_hot(labels, classes).float(), truncation
 
         return GeneratorBundle(
@@ -112,6 +114,17 @@ def _biggan_deep(resolution: int):
         )
 
     return build
+
+
+def _settle_spectral_norm(model: nn.Module, truncation: float, passes: int = 3) -> None:
+    """Random spectral-norm layers start from random singular vectors; a few train-mode passes
+    of power iteration make the random generator's outputs finite and stable."""
+    model.train()
+    with torch.no_grad():
+        for _ in range(passes):
+            z = torch.randn(2, model.config.z_dim)
+            model(z, torch.eye(model.config.num_classes)[:2], truncation)
+    model.eval()
 
 
 def import_lucidrains_stylegan2() -> types.ModuleType:
