@@ -60,7 +60,7 @@ def inspect(
     method: Method = None,
     checkpoint: Annotated[Path | None, typer.Option(help="Weights to load into the model first.")] = None,
     random_weights: Annotated[
-        bool, typer.Option(help="Skip downloading pretrained weights (smoke runs).")
+        bool, typer.Option("--random-weights", help="Skip downloading pretrained weights (smoke runs).")
     ] = False,
     save: Annotated[
         Path | None, typer.Option(help="Also write the (untrained, identity) adapter file here.")

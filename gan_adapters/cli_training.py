@@ -100,10 +100,15 @@ def finetune(
         int | None, typer.Option(help="Checkpoint every K steps. [default: 500]")
     ] = None,
     out: OutFolder = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its checkpoint.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace a run already in --out.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run already in --out.")] = False,
     strict: Annotated[
-        bool, typer.Option(help="Refuse unreadable files in the image folder instead of skipping them.")
+        bool,
+        typer.Option(
+            "--strict", help="Refuse unreadable files in the image folder instead of skipping them."
+        ),
     ] = False,
     verbose: Verbose = False,
 ) -> None:
@@ -181,7 +186,10 @@ def sample(
     columns: Annotated[int, typer.Option(help="Images per row of the grid.")] = 8,
     compare: Annotated[
         bool,
-        typer.Option(help="Also write compare.png: the base generator's own samples above the adapted ones."),
+        typer.Option(
+            "--compare",
+            help="Also write compare.png: the base generator's own samples above the adapted ones.",
+        ),
     ] = False,
     out: OutFolder = None,
 ) -> None:

@@ -174,6 +174,32 @@ def _stylegan2_lucidrains(
     return GeneratorBundle("stylegan2-lucidrains", model.eval(), (layers, latent_dim), image_size, 0, inputs)
 
 
+def _biggan_emoji(weights: str | Path | None = None, **_) -> GeneratorBundle:
+    from gan_adapters.zoo.pretrain import load_generator_file
+
+    path = (
+        Path(weights)
+        if weights is not None
+        else Path(__file__).parent / "zoo" / "weights" / "biggan-emoji-64.safetensors"
+    )
+    if not path.is_file():
+        raise GanAdaptersError(
+            f"no biggan-emoji-64 weights at {path}: this release does not ship them yet. Train them on a GPU "
+            "with `python -m gan_adapters.zoo.pretrain --data emoji-64-train.safetensors --out runs/biggan-emoji` "
+            "(docs/zoo.md) and pass model_options weights=runs/biggan-emoji/generator-ema.safetensors"
+        )
+    generator, _ = load_generator_file(path)
+
+    def inputs(z: torch.Tensor, labels: torch.Tensor | None) -> tuple:
+        labels = torch.zeros(z.shape[0], dtype=torch.long, device=z.device) if labels is None else labels
+        return z, labels
+
+    config = generator.config
+    return GeneratorBundle(
+        "biggan-emoji-64", generator, (config.z_dim,), config.resolution, config.num_classes, inputs, "shared"
+    )
+
+
 MODELS: dict[str, ModelEntry] = {
     "dcgan-faces": ModelEntry(
         "DCGAN face generator of gan-face-generate (64 px, trained on DigiFace-1M; weights in its wheel)",
@@ -187,6 +213,10 @@ MODELS: dict[str, ModelEntry] = {
         )
         for r in (128, 256, 512)
     },
+    "biggan-emoji-64": ModelEntry(
+        "BigGAN 64 px with class-conditional BN, pretrained on Noto emoji subgroups (zoo/biggan.py; weights=PATH)",
+        _biggan_emoji,
+    ),
     "stylegan2-lucidrains": ModelEntry(
         "StyleGAN2 of lucidrains' stylegan2-pytorch (random weights; adapters via targets=Conv2DMod)",
         _stylegan2_lucidrains,

@@ -37,7 +37,8 @@ class NormSpec:
     """How to read a known normalisation class: its condition argument and channel attribute."""
 
     condition: str | None = None
-    """Name of the forward parameter carrying the condition (None: unconditional)."""
+    """Name of the forward parameter carrying the condition (None: found by name, see
+    CONDITION_NAMES; a layer without a linear/embedding inside is unconditional anyway)."""
     channels: str | None = None
     """Attribute holding the channel count (None: inferred)."""
 
@@ -120,10 +121,8 @@ def condition_parameter(module: nn.Module) -> tuple[str, int] | None:
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     names = [p.name for p in positional]
     spec = norm_spec(module)
-    if spec is not None:
-        if spec.condition is None or spec.condition not in names:
-            return None
-        return spec.condition, names.index(spec.condition)
+    if spec is not None and spec.condition is not None:
+        return (spec.condition, names.index(spec.condition)) if spec.condition in names else None
     for i, name in enumerate(names[1:], start=1):
         if name in CONDITION_NAMES:
             return name, i

@@ -81,7 +81,12 @@ def main() -> None:
     parser.add_argument("--exclude-subgroups", default="^$", help="regex of subgroups to leave out")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--out", type=Path, required=True, help="a folder of PNGs, or with --tensor a .safetensors file"
+    )
+    parser.add_argument(
+        "--tensor", action="store_true", help="one safetensors file: images, labels = subgroups"
+    )
     args = parser.parse_args()
 
     font = ImageFont.truetype(str(FONT), BITMAP_SIZE)
@@ -90,17 +95,39 @@ def main() -> None:
         for e in read_emoji_test()
         if re.fullmatch(args.subgroups, e.subgroup) and not re.fullmatch(args.exclude_subgroups, e.subgroup)
     ]
-    args.out.mkdir(parents=True, exist_ok=True)
-    written = 0
+    rendered = []
     for emoji in chosen:
         image = render(emoji, font, args.size)
-        if image is None:
-            continue
-        image.save(args.out / f"{written:03d}-{emoji.subgroup}-{slug(emoji.name)}.png", optimize=True)
-        written += 1
-        if args.limit and written >= args.limit:
+        if image is not None:
+            rendered.append((emoji, image))
+        if args.limit and len(rendered) >= args.limit:
             break
-    print(f"wrote {written} images to {args.out}")
+    if args.tensor:
+        save_tensor(rendered, args.out)
+    else:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for index, (emoji, image) in enumerate(rendered):
+            image.save(args.out / f"{index:03d}-{emoji.subgroup}-{slug(emoji.name)}.png", optimize=True)
+    print(f"wrote {len(rendered)} images to {args.out}")
+
+
+def save_tensor(rendered: list[tuple[Emoji, Image.Image]], path: Path) -> None:
+    """images uint8 (N, 3, H, W) and labels (N,) indexing the subgroups, names in the metadata."""
+    import json
+
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    classes = list(dict.fromkeys(emoji.subgroup for emoji, _ in rendered))
+    images = (
+        torch.from_numpy(np.stack([np.asarray(image) for _, image in rendered]))
+        .permute(0, 3, 1, 2)
+        .contiguous()
+    )
+    labels = torch.tensor([classes.index(emoji.subgroup) for emoji, _ in rendered])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"images": images, "labels": labels}, str(path), metadata={"classes": json.dumps(classes)})
 
 
 if __name__ == "__main__":

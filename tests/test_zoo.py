@@ -1,0 +1,80 @@
+"""The project's own BigGAN: the research's shape and arithmetic, and pretraining at a tiny size."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import gan_adapters as ga
+from gan_adapters.zoo.biggan import BigGANConfig, BigGANDiscriminator, BigGANGenerator
+from gan_adapters.zoo.pretrain import PretrainConfig, diff_augment, load_generator_file, pretrain
+
+
+def test_biggan_128_shape_and_the_research_arithmetic():
+    with torch.device("meta"):
+        generator = BigGANGenerator(BigGANConfig(resolution=128, ch=96, z_dim=120, num_classes=1000))
+    assert 70.3e6 < sum(p.numel() for p in generator.parameters()) < 70.5e6
+    adapted = ga.inject(generator, kind="apgc", group_size=8, targets=["ConditionalBatchNorm2d"])
+    report = ga.summary(adapted)
+    assert len(report.rows) == 10 and report.adapter_parameters == 59_136
+    assert report.route.startswith("torch.fx (whole model"), "this generator traces: it indexes its z chunks"
+
+
+def test_conditional_bn_sites_get_the_condition():
+    generator = BigGANGenerator(BigGANConfig(resolution=32, ch=4, z_dim=16, num_classes=5)).eval()
+    z, labels = torch.randn(2, 16), torch.tensor([1, 3])
+    with torch.no_grad():
+        reference = generator(z, labels)
+    adapted = ga.inject(generator, kind="ssa", conditional=True)
+    rows = ga.summary(adapted).rows
+    assert [r.layer for r in rows] == ["ConditionalBatchNorm2d"] * 6 + ["BatchNorm2d"]
+    assert [r.conditional for r in rows] == [True] * 6 + [False]
+    with torch.no_grad():
+        assert torch.equal(adapted(z, labels), reference)
+
+
+def test_discriminator_scores_and_diff_augment_is_differentiable():
+    config = BigGANConfig(resolution=32, ch=4, num_classes=5)
+    scores = BigGANDiscriminator(config)(torch.randn(3, 3, 32, 32), torch.tensor([0, 1, 4]))
+    assert scores.shape == (3,)
+    images = torch.rand(4, 3, 32, 32, requires_grad=True)
+    augmented = diff_augment(images, "color,translation,cutout", torch.Generator().manual_seed(0))
+    assert augmented.shape == images.shape
+    augmented.sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+    cut = diff_augment(torch.ones(2, 3, 32, 32), "cutout", torch.Generator().manual_seed(1))
+    assert (cut == 0).float().mean().item() == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="unknown DiffAugment op"):
+        diff_augment(images, "rotate")
+
+
+def test_pretraining_runs_resumes_and_ships_an_fp16_generator(tmp_path):
+    data = tmp_path / "tiny.safetensors"
+    images = (torch.rand(12, 3, 32, 32) * 255).to(torch.uint8)
+    save_file(
+        {"images": images, "labels": torch.arange(12) % 3},
+        str(data),
+        metadata={"classes": json.dumps(["a", "b", "c"])},
+    )
+    config = PretrainConfig(model=BigGANConfig(resolution=32, ch=4, z_dim=16, num_classes=3), batch_size=4,
+                            steps=3, checkpoint_every=2, ema_start=1)  # fmt: skip
+    first = pretrain(config, data, tmp_path / "run")
+    assert first["steps"] == 3 and all(torch.isfinite(torch.tensor(v)) for v in first["final"].values())
+    config.steps = 5
+    resumed = pretrain(config, data, tmp_path / "run", resume=True)
+    assert resumed["steps"] == 5 and resumed["classes"] == ["a", "b", "c"]
+    weights = tmp_path / "run" / "generator-ema.safetensors"
+    generator, card = load_generator_file(weights)
+    assert card["steps"] == 5
+    with torch.no_grad():
+        assert generator(torch.randn(2, 16), torch.tensor([0, 2])).shape == (2, 3, 32, 32)
+    bundle = ga.load_generator("biggan-emoji-64", weights=str(weights))
+    assert bundle.class_embedding == "shared" and bundle.num_classes == 3
+
+
+def test_missing_shipped_weights_say_how_to_train_them():
+    with pytest.raises(ga.GanAdaptersError, match="python -m gan_adapters.zoo.pretrain"):
+        ga.load_generator("biggan-emoji-64")
