@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 import gan_adapters as ga
 from gan_adapters.zoo.biggan import BigGANConfig, BigGANDiscriminator, BigGANGenerator
-from gan_adapters.zoo.pretrain import PretrainConfig, diff_augment, load_generator_file, pretrain
+from gan_adapters.zoo.pretrain import PretrainConfig, diff_augment, load_generator_file, pretrain, report
 
 
 def test_biggan_128_shape_and_the_research_arithmetic():
@@ -73,6 +73,10 @@ def test_pretraining_runs_resumes_and_ships_an_fp16_generator(tmp_path):
         assert generator(torch.randn(2, 16), torch.tensor([0, 2])).shape == (2, 3, 32, 32)
     bundle = ga.load_generator("biggan-emoji-64", weights=str(weights))
     assert bundle.class_embedding == "shared" and bundle.num_classes == 3
+
+    result = report(weights, data, tmp_path / "run", samples=6, per_class=2)
+    assert result["generated"] == 6 and result["real"] == 12 and result["fid"] > 0
+    assert (tmp_path / "run" / "samples-per-class.png").exists()
 
 
 def test_missing_shipped_weights_say_how_to_train_them():
