@@ -39,6 +39,7 @@ from gan_adapters.models import GeneratorBundle, load_generator
 from gan_adapters.norms import is_normalization, register_norm_class
 from gan_adapters.recipe import TrainConfig
 from gan_adapters.runs import load_run
+from gan_adapters.sampling import draw_latents, generate
 from gan_adapters.saving import load_adapters, save_adapters
 from gan_adapters.sites import Discovery, Site, find_norm_sites
 from gan_adapters.summary import AdapterSummary, summary
@@ -70,7 +71,9 @@ __all__ = [
     "condition",
     "delete_adapter",
     "disable_adapters",
+    "draw_latents",
     "find_norm_sites",
+    "generate",
     "inject",
     "is_normalization",
     "load_adapters",

@@ -18,6 +18,14 @@ DEFAULT_RATIO = 4.0
 """Parameter ratio against `ssa` used by `apgc` when no size is given (group size 8)."""
 
 
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's data, or a ConfigError naming the file and the problem."""
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
+
+
 def build_strictly(cls: type, data: dict[str, Any], what: str):
     """`cls(**data)` for a dataclass, naming any keys it does not have instead of a TypeError."""
     known = {f.name for f in dataclasses.fields(cls)}

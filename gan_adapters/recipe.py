@@ -9,12 +9,11 @@ latent jitter 0.01, latent regulariser 0.1.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gan_adapters.config import AdapterConfig, build_strictly
+from gan_adapters.config import AdapterConfig, build_strictly, read_toml
 from gan_adapters.errors import ConfigError
 
 PRECISIONS = ("no", "bf16", "fp16")
@@ -106,11 +105,7 @@ class TrainConfig:
     def from_toml(cls, path: str | Path) -> TrainConfig:
         """Read a recipe file; a relative `data` path is taken relative to the file."""
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read recipe {path}: {exc}") from exc
-        config = cls.from_dict(data)
+        config = cls.from_dict(read_toml(path, "recipe"))
         if config.data and not Path(config.data).is_absolute():
             config.data = str((path.parent / config.data).resolve())
         return config

@@ -14,13 +14,12 @@ import dataclasses
 import logging
 import math
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gan_adapters.config import AdapterConfig, build_strictly
+from gan_adapters.config import AdapterConfig, build_strictly, read_toml
 from gan_adapters.errors import ConfigError
 from gan_adapters.evaluation import EvalConfig, Evaluator
 from gan_adapters.recipe import TrainConfig
@@ -74,10 +73,7 @@ class SweepConfig:
     def from_toml(cls, path: str | Path) -> SweepConfig:
         """Read a sweep recipe; relative folders are relative to the recipe file."""
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read sweep recipe {path}: {exc}") from exc
+        data = read_toml(path, "sweep recipe")
         unknown = sorted(set(data) - {"base", "domains", "methods", "grid", "eval"})
         if unknown:
             raise ConfigError(f"unknown sweep recipe sections: {', '.join(unknown)}")

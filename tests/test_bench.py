@@ -20,6 +20,8 @@ def test_bench_writes_a_row_per_variant_with_ratios_to_the_base(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     rows = json.loads(out.with_suffix(".json").read_text())["rows"]
     assert [r["variant"] for r in rows] == ["base", "ssa", "apgc r2", "apgc r4", "apgc r8", "apc"]
-    assert rows[0]["adapter_parameters"] == 0 and rows[1]["adapter_parameters"] == 2 * 16 * 6, "ssa: 2C at 6 CBNs of 16"
+    assert rows[0]["adapter_parameters"] == 0 and rows[1]["adapter_parameters"] == 2 * 16 * 6, (
+        "ssa: 2C at 6 CBNs of 16"
+    )
     table = out.read_text()
     assert "| base | eager | fp32 | 0 |" in table and "x base" in table

@@ -80,12 +80,9 @@ def main() -> None:
     ga.train(config, args.out, overwrite=True)
 
     run = ga.load_run(args.out)
-    generator = torch.Generator().manual_seed(0)
-    z = ga.sample_latents(16, run.bundle.latent_shape, fitted_to=run.latents, generator=generator)
-    path = interpolate(z[0], z[1], 8)
-    with torch.no_grad():
-        samples = run.bundle.model(*run.bundle.forward_inputs(z, None))
-        strip = run.bundle.model(*run.bundle.forward_inputs(path, None))
+    z = ga.draw_latents(run, 16, prior="fitted", seed=0)
+    samples = ga.generate(run, z)
+    strip = ga.generate(run, interpolate(z[0], z[1], 8))
     save_png(make_grid(samples, columns=8), args.out / "example-samples.png")
     save_png(make_grid(strip, columns=8), args.out / "example-interpolation.png")
     console.print(f"learned class embedding, adapters and latents: {args.out / 'adapters.safetensors'}")

@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 import gan_adapters as ga
 from gan_adapters.images import make_grid, save_png
 
@@ -49,11 +47,7 @@ def main() -> None:
     )  # fmt: skip
     ga.train(config, args.out, overwrite=True)
     run = ga.load_run(args.out)
-    z = ga.sample_latents(
-        16, run.bundle.latent_shape, fitted_to=run.latents, generator=torch.Generator().manual_seed(0)
-    )
-    with torch.no_grad():
-        images = run.bundle.model(*run.bundle.forward_inputs(z, None))
+    images = ga.generate(run, ga.draw_latents(run, 16, prior="fitted", seed=0))
     print(f"samples: {save_png(make_grid(images, columns=8), args.out / 'example-samples.png')}")
 
 

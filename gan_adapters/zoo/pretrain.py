@@ -195,7 +195,9 @@ def pretrain(
 
 
 @torch.no_grad()
-def report(weights: str | Path, data: str | Path, out: str | Path, samples: int = 1000, per_class: int = 8) -> dict:
+def report(
+    weights: str | Path, data: str | Path, out: str | Path, samples: int = 1000, per_class: int = 8
+) -> dict:
     """KID/FID of the EMA generator against its training set, and a sample grid per class."""
     from gan_adapters.evaluation import EvalConfig, Evaluator
     from gan_adapters.images import make_grid, save_png
@@ -208,13 +210,19 @@ def report(weights: str | Path, data: str | Path, out: str | Path, samples: int 
     gen = torch.Generator().manual_seed(0)
     picked = labels[torch.randint(len(labels), (samples,), generator=gen)].to(device)
     z = torch.randn(samples, generator.config.z_dim, generator=gen).to(device)
-    fakes = torch.cat([generator(zc, yc).float().cpu() for zc, yc in zip(z.split(100), picked.split(100), strict=True)])
+    fakes = torch.cat(
+        [generator(zc, yc).float().cpu() for zc, yc in zip(z.split(100), picked.split(100), strict=True)]
+    )
     evaluator = Evaluator(cache=out / "feature-cache")
     scores = evaluator.score_images(fakes, images.float() / 127.5 - 1, EvalConfig(samples=samples))
     rows = []
     for index in range(len(classes) or int(labels.max()) + 1):
         y = torch.full((per_class,), index, device=device)
-        rows.append(generator(torch.randn(per_class, generator.config.z_dim, generator=gen).to(device), y).float().cpu())
+        rows.append(
+            generator(torch.randn(per_class, generator.config.z_dim, generator=gen).to(device), y)
+            .float()
+            .cpu()
+        )
     save_png(make_grid(torch.cat(rows), columns=per_class), out / "samples-per-class.png")
     result = {"kid_x1000": 1000 * scores.kid, "kid_std_x1000": 1000 * scores.kid_std, "fid": scores.fid,
               "generated": scores.generated, "real": scores.real, "classes": classes, "card": card}  # fmt: skip
@@ -243,7 +251,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=None, help="stop after this much training time")
     parser.add_argument("--precision", choices=("no", "bf16"), default="no")
     parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--report", action="store_true", help="afterwards: KID/FID against the data, grid per class")
+    parser.add_argument(
+        "--report", action="store_true", help="afterwards: KID/FID against the data, grid per class"
+    )
     args = parser.parse_args()
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
