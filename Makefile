@@ -21,12 +21,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check gan_adapters tests examples
-	$(BIN)/ruff format --check gan_adapters tests examples
+	$(BIN)/ruff check gan_adapters tests examples bench
+	$(BIN)/ruff format --check gan_adapters tests examples bench
 
 format: $(STAMP)
-	$(BIN)/ruff format gan_adapters tests examples
-	$(BIN)/ruff check --fix gan_adapters tests examples
+	$(BIN)/ruff format gan_adapters tests examples bench
+	$(BIN)/ruff check --fix gan_adapters tests examples bench
 
 DEMO_RUN := demo-out/emoji-faces
 
