@@ -21,7 +21,7 @@ from torch import nn
 from gan_adapters.config import AdapterConfig
 from gan_adapters.errors import AdapterStateError, SiteError
 from gan_adapters.kinds import ADAPTER_KINDS, Adapter
-from gan_adapters.sites import Discovery, Site, Target, find_norm_sites, make_matcher
+from gan_adapters.sites import Discovery, Site, Target, as_list, find_norm_sites, make_matcher
 from gan_adapters.slots import AdapterSlot, attach_slot, is_adapter_key, module_slot
 from gan_adapters.tracing import norm_function_name, trace_owner
 
@@ -83,11 +83,9 @@ def _ignore_missing_adapter_keys(module: nn.Module, incompatible) -> None:
 
 def _serialisable(selector, resolved_paths: list[str]) -> list[str] | None:
     """A selector as strings: classes by name; callables replaced by the paths they chose."""
-    if selector is None:
+    items = as_list(selector)
+    if items is None:
         return None
-    items = (
-        [selector] if isinstance(selector, (str, type)) or not isinstance(selector, Sequence) else selector
-    )
     if all(isinstance(t, (str, type)) for t in items):
         return [t if isinstance(t, str) else t.__name__ for t in items]
     return [re.escape(path) for path in resolved_paths]
@@ -205,7 +203,8 @@ def _place_adapters(root: nn.Module, sites: list[Site], adapters: dict[str, Adap
     by_owner: dict[str, list[Site]] = {}
     for site in sites:
         host = root.get_submodule(site.module_path if site.module_path is not None else site.call.owner)
-        ref = _reference_tensor(host) if _reference_tensor(host) is not None else fallback
+        own = _reference_tensor(host)
+        ref = own if own is not None else fallback
         if ref is not None:
             adapters[site.id].to(device=ref.device, dtype=ref.dtype)
         if site.call is None:

@@ -125,13 +125,20 @@ def _compile_target(target: Target) -> Callable[[str, nn.Module], bool]:
     raise ConfigError(f"targets entries must be classes, strings or callables, got {target!r}")
 
 
+def as_list(selector: Sequence[Target] | Target | None) -> list[Target] | None:
+    """A `targets=` / `exclude=` value as a list (None stays None)."""
+    if selector is None:
+        return None
+    if isinstance(selector, Sequence) and not isinstance(selector, str):
+        return list(selector)
+    return [selector]
+
+
 def make_matcher(targets: Sequence[Target] | Target | None) -> Callable[[str, nn.Module], bool]:
     """Turn a `targets=` / `exclude=` value into one predicate over (path, module)."""
     if targets is None:
         return lambda path, module: is_normalization(module)
-    if isinstance(targets, (str, type)) or (callable(targets) and not isinstance(targets, Sequence)):
-        targets = [targets]
-    predicates = [_compile_target(t) for t in targets]
+    predicates = [_compile_target(t) for t in as_list(targets)]
     return lambda path, module: any(p(path, module) for p in predicates)
 
 
@@ -220,10 +227,7 @@ def find_norm_sites(
     inline batch_norm calls; otherwise the modules that `targets` selects. `example_inputs`
     enables torch.export where fx fails, and measures channel counts no attribute states.
     """
-    if isinstance(targets, (str, type)) or (callable(targets) and not isinstance(targets, Sequence)):
-        targets = [targets]
-    if isinstance(exclude, (str, type)) or (callable(exclude) and not isinstance(exclude, Sequence)):
-        exclude = [exclude]
+    targets, exclude = as_list(targets), as_list(exclude)
     args = tuple(example_inputs) if example_inputs is not None else None
     kwargs = dict(example_kwargs or {})
     if method == "export" and args is None:
