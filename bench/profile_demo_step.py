@@ -2,7 +2,7 @@
 
 Times the parts of one step of `recipes/demo-emoji-faces.toml` (face DCGAN with apgc ratio 8,
 25 images of 64 px, EfficientNet-Lite0 perceptual loss) separately, in both memory formats,
-and a whole training run's steps per second.
+and a whole training run's steps per second in each (the trainer defaults to channels_last).
 
     python bench/profile_demo_step.py --reps 10 --out bench/profile-demo-cpu.md
 """
@@ -75,9 +75,10 @@ def parts(memory_format: torch.memory_format, reps: int) -> dict[str, float]:
     }
 
 
-def steps_per_second(steps: int) -> float:
+def steps_per_second(steps: int, channels_last: bool) -> float:
     config = ga.TrainConfig.from_toml(RECIPE)
     config.steps, config.sample_every, config.checkpoint_every = steps, steps, steps
+    config.channels_last = channels_last
     with tempfile.TemporaryDirectory() as folder:
         result = ga.train(config, folder)
     return steps / result.seconds
@@ -96,7 +97,9 @@ def main() -> None:
     lines = [f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of {args.reps}", "",
              "| part of a demo step | contiguous ms | channels_last ms |", "|---|---|---|"]  # fmt: skip
     lines += [f"| {k} | {contiguous[k]:.1f} | {channels_last[k]:.1f} |" for k in contiguous]
-    lines += ["", f"whole training loop (trainer as shipped): {steps_per_second(args.steps):.2f} steps/s"]
+    lines += ["", "| whole training loop | steps/s |", "|---|---|"]
+    for channels_last in (False, True):
+        lines.append(f"| channels_last={channels_last} | {steps_per_second(args.steps, channels_last):.2f} |")
     text = "\n".join(lines) + "\n"
     args.out.write_text(text)
     print(text)

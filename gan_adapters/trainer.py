@@ -154,6 +154,8 @@ def train(
         raise GanAdaptersError(
             f"batch size {batch} does not split over {world} processes; pick a multiple of {world}"
         )
+    layout = torch.channels_last if config.channels_last else torch.contiguous_format
+    bundle.model.to(memory_format=layout)  # before the optimizer and DDP see the parameters
     shape = (count, *bundle.latent_shape)
     initial = (
         torch.zeros(shape)
@@ -176,11 +178,11 @@ def train(
     state, optimizer = accelerator.prepare(state, optimizer)
 
     device = accelerator.device
-    targets = data.images.to(device)
+    targets = data.images.to(device).contiguous(memory_format=layout)
     perceptual = build_perceptual(config.perceptual, config.perceptual_weight, config.perceptual_weights_path)
     target_features = None
     if perceptual is not None:
-        perceptual = perceptual.to(device)
+        perceptual = perceptual.to(device, memory_format=layout)
         target_features = perceptual.target_features(targets)
 
     if accelerator.is_main_process:
