@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from torch import nn
 
 from gan_adapters.data import load_image_folder
@@ -135,6 +136,10 @@ def train(
     `on_step` receives every step's losses (on the main process), for progress bars.
     """
     paths = RunPaths(Path(out))
+    if accelerator is None:
+        # Accelerate keeps one process-wide state and refuses a second Accelerator with another
+        # precision; each run gets its own (the process group, if any, is kept).
+        AcceleratorState._reset_state()
     accelerator = accelerator or Accelerator(
         mixed_precision=config.precision, gradient_accumulation_steps=config.grad_accum, cpu=cpu_only_launch()
     )
