@@ -134,4 +134,3 @@ def test_cached_real_features_are_reused(tmp_path):
     evaluator.score_run(run, EMOJI, config)
     evaluator.score_run(run, EMOJI, config)
     assert calls == [5, 100], "generated and real once; the second evaluation read both from the cache"
-    assert Path(tmp_path).is_dir()

@@ -109,7 +109,7 @@ def test_two_processes_match_one(tmp_path):
     a = adapter_file_tensors(tmp_path / "one" / "adapters.safetensors")
     b = adapter_file_tensors(tmp_path / "two" / "adapters.safetensors")
     assert a.keys() == b.keys()
-    moved = max((a[k] - torch.zeros_like(a[k])).abs().max().item() for k in a if k.endswith("delta"))
+    moved = max(a[k].abs().max().item() for k in a if k.endswith("delta"))
     assert moved > 1e-3, "the adapters trained"
     for key in a:
         # Each process takes half of every batch; DDP averages the halves' gradients, which is
