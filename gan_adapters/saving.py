@@ -87,15 +87,19 @@ def save_adapters(
     return path
 
 
-def read_adapter_file(path: str | os.PathLike) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
-    """The metadata and tensors of an adapter file, refusing anything that is not one."""
+def read_adapter_file(
+    path: str | os.PathLike, prefix: str = ""
+) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """The metadata and tensors (those whose key starts with `prefix`) of an adapter file,
+    refusing anything that is not one."""
     path = Path(path)
     if not path.is_file():
         raise GanAdaptersError(f"no adapter file at {path}")
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 - not a dict
+            keys = [key for key in handle.keys() if key.startswith(prefix)]  # noqa: SIM118 - not a dict
+            tensors = {key: handle.get_tensor(key) for key in keys}
     except (SafetensorError, OSError, ValueError) as exc:
         raise GanAdaptersError(f"{path} is not a readable .safetensors file: {exc}") from exc
     if metadata.get("format") != FORMAT:
@@ -110,8 +114,8 @@ def read_adapter_file(path: str | os.PathLike) -> tuple[dict[str, str], dict[str
 
 def read_extras(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The extra tensors saved with an adapter (see `save_adapters`)."""
-    _, tensors = read_adapter_file(path)
-    return {k[len(EXTRA_PREFIX) :]: v for k, v in tensors.items() if k.startswith(EXTRA_PREFIX)}
+    _, tensors = read_adapter_file(path, prefix=EXTRA_PREFIX)
+    return {k[len(EXTRA_PREFIX) :]: v for k, v in tensors.items()}
 
 
 def _describe(entry: list) -> str:

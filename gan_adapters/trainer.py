@@ -174,7 +174,7 @@ def train(
     )
     start = 0
     if checkpoint is not None:
-        start = _restore(checkpoint, state, optimizer, scheduler)
+        start = _restore(checkpoint, paths.checkpoint, state, optimizer, scheduler)
     raw_state = state
     if config.compile:
         state.generator = torch.compile(state.generator)
@@ -271,8 +271,8 @@ def _check_resumable(checkpoint: dict, config: TrainConfig, paths: RunPaths) -> 
         )
 
 
-def _restore(checkpoint: dict, state: TrainState, optimizer, scheduler) -> int:
-    copy_adapter_tensors(adapter_tensors(state.generator), checkpoint["adapters"], Path("checkpoint.pt"))
+def _restore(checkpoint: dict, path: Path, state: TrainState, optimizer, scheduler) -> int:
+    copy_adapter_tensors(adapter_tensors(state.generator), checkpoint["adapters"], path)
     with torch.no_grad():
         state.latents.copy_(checkpoint["latents"])
         if state.embedding is not None:
