@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 import gan_adapters as ga
-from gan_adapters.zoo.biggan import BigGANConfig, BigGANGenerator
+from gan_adapters.generators.biggan import BigGANConfig, BigGANGenerator
 
 VARIANTS = {
     "base": None,

@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 
 import gan_adapters as ga
-from gan_adapters.data import load_image_folder
-from gan_adapters.latents import chamfer_to_prior
-from gan_adapters.perceptual import build_perceptual
+from gan_adapters.training.data import load_image_folder
+from gan_adapters.training.latents import chamfer_to_prior
+from gan_adapters.training.perceptual import build_perceptual
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "demo-emoji-faces.toml"
 

@@ -3,9 +3,12 @@
 Identity-initialised adapters go after every normalisation layer of a generator whose code
 this library has never seen; everything else is frozen, and a new domain fits in a file of
 kilobytes. Start with `inject(model, kind="apgc", groups=8)`.
+
+The surgery needs only torch: `train` (which needs accelerate) is imported on first use.
 """
 
-from gan_adapters.config import AdapterConfig
+from typing import Any
+
 from gan_adapters.errors import (
     AdapterStateError,
     ConfigError,
@@ -13,8 +16,8 @@ from gan_adapters.errors import (
     MismatchError,
     SiteError,
 )
-from gan_adapters.inject import inject
-from gan_adapters.kinds import (
+from gan_adapters.generators.registry import GeneratorBundle, load_generator, register_generator
+from gan_adapters.surgery.adapters import (
     ADAPTER_KINDS,
     Adapter,
     ClassScaleShift,
@@ -23,8 +26,9 @@ from gan_adapters.kinds import (
     ScaleShift,
     register_adapter_kind,
 )
-from gan_adapters.latents import sample_latents
-from gan_adapters.manage import (
+from gan_adapters.surgery.config import AdapterConfig
+from gan_adapters.surgery.inject import inject
+from gan_adapters.surgery.manage import (
     active_adapter,
     adapter_names,
     condition,
@@ -34,18 +38,26 @@ from gan_adapters.manage import (
     trainable_parameters,
     unload,
 )
-from gan_adapters.merge import MergeReport, merge
-from gan_adapters.models import GeneratorBundle, load_generator
-from gan_adapters.norms import is_normalization, register_norm_class
-from gan_adapters.recipe import TrainConfig
-from gan_adapters.runs import load_run
-from gan_adapters.sampling import draw_latents, generate
-from gan_adapters.saving import load_adapters, save_adapters
-from gan_adapters.sites import Discovery, Site, find_norm_sites
-from gan_adapters.summary import AdapterSummary, summary
-from gan_adapters.trainer import train
+from gan_adapters.surgery.merge import MergeReport, merge
+from gan_adapters.surgery.norms import is_normalization, register_norm_class
+from gan_adapters.surgery.saving import load_adapters, save_adapters
+from gan_adapters.surgery.sites import Discovery, Site, find_norm_sites
+from gan_adapters.surgery.summary import AdapterSummary, summary
+from gan_adapters.training.adapted import draw_latents, generate, load_run
+from gan_adapters.training.latents import sample_latents
+from gan_adapters.training.recipe import TrainConfig
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # `train` pulls in accelerate; the surgery must not pay for it (PEP 562 lazy attribute).
+    if name == "train":
+        from gan_adapters.training.trainer import train
+
+        return train
+    raise AttributeError(f"module 'gan_adapters' has no attribute {name!r}")
+
 
 __all__ = [
     "ADAPTER_KINDS",
@@ -81,6 +93,7 @@ __all__ = [
     "load_run",
     "merge",
     "register_adapter_kind",
+    "register_generator",
     "register_norm_class",
     "sample_latents",
     "save_adapters",

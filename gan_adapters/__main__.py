@@ -1,5 +1,5 @@
 """`python -m gan_adapters` runs the command line."""
 
-from gan_adapters.cli import main
+from gan_adapters.cli.app import main
 
 main()

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gan_adapters.saving import write_atomically
+from gan_adapters.files import write_atomically
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:

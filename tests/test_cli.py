@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import gan_adapters as ga
-from gan_adapters.models import load_generator
+from gan_adapters.generators.registry import load_generator
 
 SCRIPT = str(Path(sys.executable).parent / "gan-adapters")
 
@@ -46,7 +46,7 @@ def test_inspect_prints_the_table_and_writes_the_files(tmp_path):
 
 
 def test_inspect_with_targets_on_stylegan2():
-    result = run("inspect", "stylegan2-lucidrains", "-k", "ssa", "-t", "Conv2DMod", "--method", "module")
+    result = run("inspect", "stylegan2-lucidrains", "-k", "ssa", "-t", "Conv2DMod", "--route", "module")
     assert result.returncode == 0, result.stderr
     assert "Conv2DMod" in result.stdout and "blocks.0.to_rgb.conv" in result.stdout
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 import torch._dynamo as dynamo
+from conftest import every_kind
 from generators import InlineNormGenerator, SharedNormGenerator
 
 import gan_adapters as ga
-from gan_adapters.zoo.biggan import BigGANConfig, BigGANGenerator
+from gan_adapters.generators.biggan import BigGANConfig, BigGANGenerator
 
 
-@pytest.mark.parametrize("options", [dict(kind="ssa"), dict(kind="apgc", ratio=4), dict(kind="apc")])
+@pytest.mark.parametrize("options", every_kind(ratio=4), ids=str)
 def test_dcgan_with_adapters_is_one_graph(dcgan, options):
     adapted = ga.inject(dcgan.model, **options)
     explanation = dynamo.explain(adapted)(*dcgan.example_inputs())

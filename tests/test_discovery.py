@@ -118,8 +118,8 @@ def test_one_module_called_at_two_sites_gets_two_independent_adapters():
     assert not torch.allclose(after_first, after_second)
 
 
-def test_module_method_shares_one_adapter_between_calls():
-    adapted = ga.inject(SharedNormGenerator().eval(), kind="ssa", method="module")
+def test_module_route_shares_one_adapter_between_calls():
+    adapted = ga.inject(SharedNormGenerator().eval(), kind="ssa", route="module")
     report = ga.summary(adapted)
     assert [r.site for r in report.rows] == ["block.norm"]
     assert report.route.startswith("module matching")
@@ -166,9 +166,9 @@ def test_neither_fx_nor_export_falls_back_to_module_matching_and_explains():
         assert torch.equal(adapted(z), reference)
 
 
-def test_method_fx_refuses_a_model_fx_cannot_trace_and_points_at_the_line():
+def test_route_fx_refuses_a_model_fx_cannot_trace_and_points_at_the_line():
     with pytest.raises(ga.SiteError, match=r"generators\.py:\d+"):
-        ga.inject(SharedNormGenerator(), kind="ssa", method="fx")
+        ga.inject(SharedNormGenerator(), kind="ssa", route="fx")
 
 
 def test_targets_by_class_regex_and_callable_and_exclude():

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 import gan_adapters
-from gan_adapters.cli import app
+from gan_adapters.cli.app import app
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

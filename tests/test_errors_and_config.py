@@ -8,7 +8,7 @@ from generators import BigGANStyleGenerator
 from torch import nn
 
 import gan_adapters as ga
-from gan_adapters.config import AdapterConfig
+from gan_adapters.surgery.config import AdapterConfig
 
 
 def test_unknown_kind(dcgan):
@@ -57,14 +57,14 @@ def test_no_sites_says_what_was_searched_and_suggests_targets():
     assert "Linear x2" in message
 
 
-def test_bad_target_pattern_and_method():
+def test_bad_target_pattern_and_route():
     model = nn.Sequential(nn.BatchNorm2d(4))
     with pytest.raises(ga.ConfigError, match="not a class name nor a valid regex"):
         ga.inject(model, kind="ssa", targets=["(unclosed"])
-    with pytest.raises(ga.ConfigError, match="method must be one of"):
-        ga.inject(model, kind="ssa", method="magic")
+    with pytest.raises(ga.ConfigError, match="route must be one of"):
+        ga.inject(model, kind="ssa", route="magic")
     with pytest.raises(ga.ConfigError, match="needs example_inputs"):
-        ga.inject(model, kind="ssa", method="export")
+        ga.inject(model, kind="ssa", route="export")
 
 
 def test_second_adapter_with_the_same_name_and_operations_without_adapters(dcgan):
@@ -104,7 +104,7 @@ def test_num_classes_only_for_cbn():
         AdapterConfig(
             kind="apgc", groups=8, targets=["Conv2DMod", r"blocks\.\d+"], exclude=["to_rgb"], bias=True
         ),
-        AdapterConfig(kind="cbn", num_classes=4, conditional=True, train_norm=True, method="module"),
+        AdapterConfig(kind="cbn", num_classes=4, conditional=True, train_norm=True, route="module"),
         AdapterConfig(kind="apgc", ratio=2.5),
     ],
 )

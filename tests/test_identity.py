@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import every_kind
 from generators import (
     BigGANStyleGenerator,
     InlineNormGenerator,
@@ -15,13 +16,10 @@ from generators import (
 import gan_adapters as ga
 
 KINDS = [
-    dict(kind="ssa"),
-    dict(kind="cbn"),
-    dict(kind="apc"),
+    *every_kind(ratio=1),  # every registered kind; then the sizes and options
     dict(kind="apc", bias=True),
     dict(kind="apgc", groups=2),
     dict(kind="apgc", group_size=2),
-    dict(kind="apgc", ratio=1),
     dict(kind="apgc", ratio=2, bias=True),
     dict(kind="ssa", conditional=True),
     dict(kind="apgc", group_size=4, conditional=True),

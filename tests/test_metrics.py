@@ -9,7 +9,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from gan_adapters.metrics import FeatureCache, InceptionFeatureExtractor, fid, kid, kmmd, score
+from gan_adapters.evaluation.features import FeatureCache, InceptionPool3
+from gan_adapters.evaluation.metrics import fid, kid, kmmd, score
 
 
 def numpy_mmd2_unbiased(x: np.ndarray, y: np.ndarray, kernel) -> float:
@@ -112,7 +113,7 @@ def test_feature_cache_computes_once_per_image_set(tmp_path):
 
 
 def test_fid_inception_features_offline():
-    extractor = InceptionFeatureExtractor(batch_size=2)
+    extractor = InceptionPool3(batch_size=2)
     images = torch.rand(3, 3, 64, 64) * 2 - 1
     features = extractor(images)
     assert features.shape == (3, 2048) and torch.isfinite(features).all()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_adapters.errors import GanAdaptersError
-from gan_adapters.perceptual import BackboneUnavailableError, build_perceptual
+from gan_adapters.errors import BackboneUnavailableError, GanAdaptersError
+from gan_adapters.training.perceptual import build_perceptual
 
 
 @pytest.mark.parametrize(("name", "layers"), [("effnet-lite0", 4), ("inception", 3)])
@@ -45,7 +45,7 @@ def test_vgg16_loads_torchvision_format_weights_from_a_path(tmp_path):
 
 
 def test_missing_weights_and_unknown_names_say_what_to_do(tmp_path):
-    with pytest.raises(BackboneUnavailableError, match="no VGG16 weights at"):
+    with pytest.raises(BackboneUnavailableError, match="VGG16 weights at .*: no checkpoint at"):
         build_perceptual("vgg16", weights=tmp_path / "missing.pth")
     with pytest.raises(GanAdaptersError, match="unknown perceptual backbone 'lpips'"):
         build_perceptual("lpips")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import biggan_inputs
+from conftest import biggan_inputs, every_kind
 
 import gan_adapters as ga
 
@@ -23,7 +23,7 @@ def _assert_identity_and_training(model, inputs, **options):
     return adapted
 
 
-@pytest.mark.parametrize("options", [dict(kind="ssa"), dict(kind="apgc", ratio=8), dict(kind="apc")])
+@pytest.mark.parametrize("options", every_kind(ratio=8), ids=str)
 def test_pretrained_dcgan_faces(dcgan, options):
     inputs = dcgan.example_inputs(batch=3)
     adapted = _assert_identity_and_training(dcgan.model, inputs, **options)

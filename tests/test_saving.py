@@ -11,7 +11,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import gan_adapters as ga
-from gan_adapters.models import load_generator
+from gan_adapters.generators.registry import load_generator
 
 
 def _train_a_little(model, inputs):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
 from pathlib import Path
 
@@ -11,11 +13,14 @@ from PIL import Image
 from safetensors import safe_open
 
 import gan_adapters as ga
-from gan_adapters.config import AdapterConfig
-from gan_adapters.data import DataError, load_image_folder
-from gan_adapters.recipe import TrainConfig
-from gan_adapters.runs import RunFolderError, load_run, read_checkpoint, read_metrics
-from gan_adapters.trainer import TrainingDivergedError, train
+from gan_adapters.errors import DataError, RunFolderError, TrainingDivergedError
+from gan_adapters.files import read_checkpoint
+from gan_adapters.surgery.config import AdapterConfig
+from gan_adapters.training.adapted import load_run
+from gan_adapters.training.data import load_image_folder
+from gan_adapters.training.recipe import TrainConfig
+from gan_adapters.training.runs import read_metrics
+from gan_adapters.training.trainer import train
 
 EMOJI = Path(__file__).resolve().parents[1] / "examples" / "data" / "emoji-faces"
 
@@ -71,7 +76,7 @@ def test_class_conditional_generator_learns_one_class_embedding(tmp_path):
     config = tiny_config(model="tiny_models:tiny_biggan_deep", adapter=AdapterConfig(kind="ssa"), steps=6)
     result = train(config, tmp_path / "run")
     tensors = adapter_file_tensors(result.paths.adapters)
-    run = load_run(result.paths.root)
+    run = load_run(result.paths.root, trust_code=True)
     pretrained_mean = run.bundle.model.embeddings.embedding  # restored from the file
     assert torch.equal(pretrained_mean.detach(), tensors["extra/class_embedding"])
     from tiny_models import tiny_biggan_deep
@@ -87,20 +92,43 @@ def test_existing_run_folder_is_not_overwritten_without_asking(tmp_path):
         RunFolderError, match="already holds a run; pass --resume to continue it or --overwrite"
     ):
         train(tiny_config(steps=2), tmp_path / "run")
-    train(tiny_config(steps=2, seed=1), tmp_path / "run", overwrite=True)
+    first = read_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    train(tiny_config(steps=3, seed=1), tmp_path / "run", overwrite=True)
+    replaced = read_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert replaced["step"] == 3 and replaced["config"]["seed"] == 1 and first["config"]["seed"] == 0
+    assert [int(r["step"]) for r in read_metrics(tmp_path / "run" / "metrics.csv")] == [1, 2, 3]
     with pytest.raises(RunFolderError, match="nothing to resume"):
         train(tiny_config(steps=2), tmp_path / "empty", resume=True)
-    with pytest.raises(RunFolderError, match="these differ: lr"):
-        train(tiny_config(steps=4, seed=1, lr=1e-4), tmp_path / "run", resume=True)
+    with pytest.raises(RunFolderError, match="these differ: seed"):
+        train(tiny_config(steps=4, seed=2), tmp_path / "run", resume=True)
 
 
-def test_nan_loss_stops_with_the_last_good_checkpoint_intact(tmp_path):
-    config = tiny_config(steps=40, lr=1e30, latent_lr=1e30, checkpoint_every=1)
-    with pytest.raises(TrainingDivergedError, match="the loss became") as info:
-        train(config, tmp_path / "run")
-    checkpoint = read_checkpoint(tmp_path / "run" / "checkpoint.pt")
-    assert f"at step {checkpoint['step']}" in str(info.value), "stopped right after the last good step"
+def test_divergence_keeps_the_last_good_state_and_a_lower_lr_resumes_from_it(tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(steps=4, checkpoint_every=2), run)
+    with pytest.raises(TrainingDivergedError, match="holds step 4, the last state whose loss was finite"):
+        train(tiny_config(steps=40, checkpoint_every=2, lr=1e30, latent_lr=1e30), run, resume=True)
+    checkpoint = read_checkpoint(run / "checkpoint.pt")
+    assert checkpoint["step"] == 4, "no checkpoint of a state whose loss was not finite"
     assert all(torch.isfinite(t).all() for t in checkpoint["adapters"].values())
+    assert torch.isfinite(checkpoint["latents"]).all() and checkpoint["latents"].abs().max() < 100
+
+    finished = train(tiny_config(steps=10, checkpoint_every=2, lr=1e-3), run, resume=True)
+    assert all(math.isfinite(v) for v in finished.final.values())
+    summary = json.loads((run / "run.json").read_text())
+    assert summary["resumed_from"] == 4 and summary["resume_changes"]["lr"] == [tiny_config().lr, 1e-3]
+    assert summary["resume_changes"]["steps"] == [4, 10], "compared with the good checkpoint's run"
+
+
+def test_resume_refuses_unsafe_changes_and_past_the_end(tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(steps=4, checkpoint_every=2), run)
+    with pytest.raises(RunFolderError, match="these differ: batch_size"):
+        train(tiny_config(steps=8, batch_size=2), run, resume=True)
+    with pytest.raises(RunFolderError, match="already reached step 4; ask for more --steps"):
+        train(tiny_config(steps=4), run, resume=True)
+    with pytest.raises(ga.ConfigError, match="pick one"):
+        train(tiny_config(steps=8), run, resume=True, overwrite=True)
 
 
 def _image_folder(tmp_path: Path, count: int, extra: dict[str, bytes] | None = None) -> Path:

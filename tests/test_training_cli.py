@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 from PIL import Image
 from test_training import EMOJI, adapter_file_tensors, tiny_config
 
-from gan_adapters.runs import read_checkpoint
-from gan_adapters.trainer import train
+from gan_adapters.faults import KILL_VARIABLE
+from gan_adapters.files import read_checkpoint
+from gan_adapters.training.trainer import train
 
 TESTS = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -43,7 +42,14 @@ def test_finetune_sample_interpolate_end_to_end(tmp_path):
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-000004.png", "step-000008.png"]
     assert json.loads((run / "run.json").read_text())["steps"] == 8
 
-    sampled = cli("sample", str(run), "-n", "5", "--prior", "normal", "--sigma", "0.7", "--seed", "3")
+    refused = cli("sample", str(run), "-n", "5")
+    assert refused.returncode == 2 and "--trust-code" in refused.stderr, (
+        "the run names code: not without consent"
+    )
+    assert not (run / "samples-fitted-seed0").exists()
+    sampled = cli(
+        "sample", str(run), "-n", "5", "--prior", "normal", "--sigma", "0.7", "--seed", "3", "--trust-code"
+    )
     assert sampled.returncode == 0, sampled.stderr
     folder = run / "samples-normal-seed3"
     assert len(list(folder.glob("sample-*.png"))) == 5
@@ -52,7 +58,7 @@ def test_finetune_sample_interpolate_end_to_end(tmp_path):
     assert (folder / "grid.png").exists()
 
     for between in ("random", "training"):
-        walked = cli("interpolate", str(run), "--frames", "6", "--between", between)
+        walked = cli("interpolate", str(run), "--frames", "6", "--between", between, "--trust-code")
         assert walked.returncode == 0, walked.stderr
         out = run / f"interpolation-{between}-seed0"
         with Image.open(out / "strip.png") as strip:
@@ -67,7 +73,11 @@ def test_finetune_sample_interpolate_end_to_end(tmp_path):
 def test_recipe_file_with_command_line_overrides(tmp_path):
     recipe = tmp_path / "recipe.toml"
     recipe.write_text(tiny_config(steps=50, data=str(EMOJI)).to_toml())
-    result = cli("finetune", str(recipe), "--steps", "3", "--ratio", "1", "-o", str(tmp_path / "run"))
+    refused = cli("finetune", str(recipe), "--steps", "3", "-o", str(tmp_path / "run"))
+    assert refused.returncode == 2 and "names its generator as code" in refused.stderr
+    result = cli(
+        "finetune", str(recipe), "--steps", "3", "--ratio", "1", "-o", str(tmp_path / "run"), "--trust-code"
+    )
     assert result.returncode == 0, result.stderr
     config = (tmp_path / "run" / "config.toml").read_text()
     assert "steps = 3" in config and "ratio = 1.0" in config and "group_size" not in config
@@ -118,43 +128,44 @@ def test_two_processes_match_one(tmp_path):
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
 
 
-def test_kill_minus_nine_never_leaves_a_broken_checkpoint(tmp_path):
-    run = tmp_path / "run"
-    args = [
-        "finetune",
-        str(EMOJI),
-        *TINY,
-        "--steps",
-        "400",
-        "--checkpoint-every",
-        "1",
-        "--sample-every",
-        "400",
+def _metrics_without_time(run: Path) -> list[dict[str, str]]:
+    rows = (run / "metrics.csv").read_text().splitlines()
+    return [",".join(row.split(",")[:-1]) for row in rows]  # "seconds" is the last column
+
+
+def test_kill_minus_nine_at_every_dangerous_point_then_resume_is_bit_exact(tmp_path):
+    args = ["finetune", str(EMOJI), *TINY, "--steps", "12", "--checkpoint-every", "4", "--sample-every", "12"]
+    reference = cli(*args, "-o", str(tmp_path / "reference"))
+    assert reference.returncode == 0, reference.stderr
+
+    run = tmp_path / "killed"
+    kills = [
+        ("step:6", []),  # mid-step: after backward, before the update
+        ("rename:checkpoint.pt", ["--resume"]),  # the step-8 checkpoint written, not yet renamed
+        ("rename:adapters.safetensors", ["--resume"]),  # the result written, not yet renamed
     ]
-    steps_seen = []
-    rng = random.Random(0)
-    for attempt in range(3):
-        command = [sys.executable, "-m", "gan_adapters", *args, "-o", str(run)] + (
-            ["--resume"] if attempt else []
+    for point, extra in kills:
+        command = [sys.executable, "-m", "gan_adapters", *args, "-o", str(run), *extra]
+        killed = subprocess.run(
+            command, capture_output=True, text=True, timeout=300, env=env() | {KILL_VARIABLE: point}
         )
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
-        deadline = time.monotonic() + 120
-        start_step = steps_seen[-1] if steps_seen else 0
-        while time.monotonic() < deadline:
-            if (run / "checkpoint.pt").exists() and read_checkpoint(run / "checkpoint.pt")[
-                "step"
-            ] > start_step + 2:
-                break
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0, 0.2))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        steps_seen.append(read_checkpoint(run / "checkpoint.pt")["step"])  # readable after every kill
-    assert steps_seen == sorted(steps_seen) and steps_seen[0] > 0
-    finished = cli("finetune", *args[1:], "-o", str(run), "--resume")
+        assert killed.returncode == -signal.SIGKILL, (point, killed.stderr[-2000:])
+    assert not (run / "adapters.safetensors").exists() and list(run.glob(".adapters.safetensors.*"))
+    assert read_checkpoint(run / "checkpoint.pt")["step"] == 12, (
+        "the last checkpoint was renamed before the kill"
+    )
+    finished = cli(*args, "-o", str(run), "--resume")
     assert finished.returncode == 0, finished.stderr
-    assert read_checkpoint(run / "checkpoint.pt")["step"] == 400
     assert not list(run.glob(".*")), "temporary files of killed writes are cleared on resume"
+
+    ours, theirs = (
+        adapter_file_tensors(run / "adapters.safetensors"),
+        adapter_file_tensors(tmp_path / "reference" / "adapters.safetensors"),
+    )
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        assert torch.equal(ours[key], theirs[key]), f"{key} differs from the uninterrupted run"
+    assert _metrics_without_time(run) == _metrics_without_time(tmp_path / "reference")
 
 
 def test_compiled_generator_trains_like_the_eager_one(tmp_path):

@@ -9,8 +9,11 @@ import torch
 from safetensors.torch import save_file
 
 import gan_adapters as ga
-from gan_adapters.zoo.biggan import BigGANConfig, BigGANDiscriminator, BigGANGenerator
-from gan_adapters.zoo.pretrain import PretrainConfig, diff_augment, load_generator_file, pretrain, report
+from gan_adapters.evaluation.pretrain_report import report
+from gan_adapters.generators.biggan import BigGANConfig, BigGANDiscriminator, BigGANGenerator
+from gan_adapters.generators.biggan_emoji import load_generator_file
+from gan_adapters.training.augment import diff_augment
+from gan_adapters.training.pretrain import PretrainConfig, pretrain
 
 
 def test_biggan_128_shape_and_the_research_arithmetic():
@@ -80,5 +83,5 @@ def test_pretraining_runs_resumes_and_ships_an_fp16_generator(tmp_path):
 
 
 def test_missing_shipped_weights_say_how_to_train_them():
-    with pytest.raises(ga.GanAdaptersError, match="python -m gan_adapters.zoo.pretrain"):
+    with pytest.raises(ga.GanAdaptersError, match="gan-adapters pretrain"):
         ga.load_generator("biggan-emoji-64")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gan_adapters.models import GeneratorBundle
+from gan_adapters.generators.registry import GeneratorBundle
 
 
 def tiny_dcgan(nz: int = 8) -> GeneratorBundle:

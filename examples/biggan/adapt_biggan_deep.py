@@ -24,7 +24,7 @@ from rich.table import Table
 
 import gan_adapters as ga
 from gan_adapters.images import make_grid, save_png
-from gan_adapters.latents import interpolate
+from gan_adapters.training.latents import interpolate
 
 EMOJI = Path(__file__).resolve().parents[1] / "data" / "emoji-faces"
 TINY = {"channel_width": 4, "z_dim": 8, "class_embed_dim": 8, "num_classes": 10}

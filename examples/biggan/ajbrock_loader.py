@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 from gan_adapters.errors import GanAdaptersError
-from gan_adapters.models import GeneratorBundle, read_weights
+from gan_adapters.files import read_weights
+from gan_adapters.generators.registry import GeneratorBundle
 
 
 def load_biggan_pytorch(

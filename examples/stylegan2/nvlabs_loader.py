@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from gan_adapters.errors import GanAdaptersError
-from gan_adapters.models import GeneratorBundle
+from gan_adapters.generators.registry import GeneratorBundle
 
 
 class _Synthesis(nn.Module):

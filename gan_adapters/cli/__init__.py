@@ -1,0 +1,1 @@
+"""The `gan-adapters` command line (typer + rich), one module per command family."""

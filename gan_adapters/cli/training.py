@@ -1,0 +1,249 @@
+"""`gan-adapters finetune`, `sample` and `interpolate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import torch
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from gan_adapters.cli.options import (
+    ModelName,
+    OutFolder,
+    Prior,
+    Seed,
+    Sigma,
+    Truncation,
+    TrustCode,
+    Verbose,
+    apply_adapter_options,
+    configure_logging,
+    console,
+    with_adapter_options,
+)
+from gan_adapters.training.recipe import TrainConfig
+
+
+@with_adapter_options
+def finetune(  # long: typer declares each option as a parameter; the body is short
+    source: Annotated[Path, typer.Argument(help="A folder of target images, or a recipe .toml file.")],
+    model: ModelName = None,
+    images: Annotated[
+        int | None, typer.Option(help="Use the first N images of the folder (sorted by name).")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Training steps. [default: 10000]")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Images per step (all processes together). [default: 25]")
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help="Adapter learning rate. [default: 5e-4]")] = None,
+    latent_lr: Annotated[
+        float | None, typer.Option(help="Per-image latent learning rate. [default: 0.05]")
+    ] = None,
+    perceptual: Annotated[
+        str | None,
+        typer.Option(
+            help="Perceptual backbone: effnet-lite0, inception, vgg16 or none. [default: effnet-lite0]"
+        ),
+    ] = None,
+    vgg_weights: Annotated[
+        Path | None, typer.Option(help="VGG16 weights (torchvision format) for --perceptual vgg16.")
+    ] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="no, bf16 or fp16 (mixed precision, on CUDA). [default: no]")
+    ] = None,
+    compile: Annotated[
+        bool | None, typer.Option("--compile/--eager", help="torch.compile the generator.")
+    ] = None,
+    grad_accum: Annotated[
+        int | None, typer.Option(help="Accumulate gradients over K steps per optimizer update. [default: 1]")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed. [default: 0]")] = None,
+    sample_every: Annotated[
+        int | None, typer.Option(help="Write a sample grid every K steps. [default: 500]")
+    ] = None,
+    checkpoint_every: Annotated[
+        int | None, typer.Option(help="Checkpoint every K steps. [default: 500]")
+    ] = None,
+    out: OutFolder = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run already in --out.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Refuse unreadable files in the image folder instead of skipping them."
+        ),
+    ] = False,
+    trust_code: TrustCode = False,
+    verbose: Verbose = False,
+    *,
+    adapter_options: dict[str, Any],
+) -> None:
+    """Fine-tune adapters on a folder of 25-100 images (Noguchi & Harada's recipe).
+
+    Each image gets a learned latent; the loss is L1 + perceptual + a latent regulariser; only
+    the adapters, the latents (and a class embedding) train. Writes to --out: config.toml,
+    metrics.csv, samples/step-*.png, checkpoint.pt and adapters.safetensors.
+
+    Example: gan-adapters finetune examples/data/emoji-faces --images 25 --kind apgc --ratio 4 --steps 800 -o runs/emoji
+
+    Several processes: accelerate launch --multi_gpu --num_processes 2 -m gan_adapters finetune ...
+    (on CPUs: torchrun --nproc_per_node 2 -m gan_adapters finetune ...).
+    """
+    from accelerate import PartialState
+
+    from gan_adapters.training.adapted import refuse_untrusted_code
+    from gan_adapters.training.session import cpu_only_launch
+    from gan_adapters.training.trainer import train
+
+    configure_logging(verbose)
+    config = TrainConfig.from_toml(source) if source.suffix == ".toml" else TrainConfig(data=str(source))
+    if model is None:
+        refuse_untrusted_code(config.model, source, trust_code)
+    given = dict(model=model, images=images, steps=steps, batch_size=batch_size, lr=lr, latent_lr=latent_lr,
+                 perceptual=perceptual, precision=precision, compile=compile, grad_accum=grad_accum, seed=seed,
+                 sample_every=sample_every, checkpoint_every=checkpoint_every, strict_data=strict or None,
+                 perceptual_weights_path=str(vgg_weights) if vgg_weights else None)  # fmt: skip
+    adapter = apply_adapter_options(config.adapter, adapter_options)
+    config = TrainConfig.from_dict(
+        config.to_dict() | {k: v for k, v in given.items() if v is not None} | {"adapter": adapter}
+    )
+    out = out or Path("runs") / (Path(config.data).name or "run")
+
+    main_process = PartialState(cpu=cpu_only_launch()).is_main_process
+    columns = (TextColumn("[bold]fine-tuning"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=False, disable=not main_process) as progress:
+        task = progress.add_task("train", total=config.steps, loss="-")
+
+        def on_step(report) -> None:
+            progress.update(task, completed=report.step, loss=f"{report.losses['loss']:.4f}")
+
+        result = train(config, out, resume=resume, overwrite=overwrite, on_step=on_step)
+    if not main_process:
+        return
+    table = Table(
+        "what",
+        "where",
+        title=f"run finished: {result.steps} steps in {result.seconds:.0f} s",
+        title_justify="left",
+    )
+    table.add_row(
+        "adapters (share this)", f"{result.paths.adapters} ({result.paths.adapters.stat().st_size:,} bytes)"
+    )
+    table.add_row("sample grids", str(result.paths.samples))
+    table.add_row("metrics", str(result.paths.metrics))
+    table.add_row("config", str(result.paths.config))
+    console.print(table)
+    console.print(
+        f"final loss {result.final.get('loss', float('nan')):.4f} (L1 {result.final.get('l1', float('nan')):.4f})"
+    )
+
+
+def sample(
+    run_path: Annotated[
+        Path,
+        typer.Argument(metavar="RUN", help="A run folder, or an adapter .safetensors file (then --model)."),
+    ],
+    count: Annotated[int, typer.Option("--count", "-n", help="How many images.")] = 16,
+    prior: Prior = "fitted",
+    sigma: Sigma = None,
+    truncation: Truncation = None,
+    seed: Seed = 0,
+    model: ModelName = None,
+    trust_code: TrustCode = False,
+    columns: Annotated[int, typer.Option(help="Images per row of the grid.")] = 8,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="Also write compare.png: the base generator's own samples above the adapted ones.",
+        ),
+    ] = False,
+    out: OutFolder = None,
+) -> None:
+    """Draw random images from an adapted generator: N PNGs and a grid.
+
+    Example: gan-adapters sample runs/emoji -n 32   (or --prior normal --sigma 0.5, the paper's protocol)
+    """
+    from gan_adapters.images import make_grid, save_images, save_png
+    from gan_adapters.training.adapted import draw_latents, generate, load_run
+
+    run = load_run(run_path, model, trust_code=trust_code)
+    images = generate(run, draw_latents(run, count, prior, sigma, truncation, seed))
+    out = out or (run_path if run_path.is_dir() else run_path.parent) / f"samples-{prior}-seed{seed}"
+    files = save_images(images, out)
+    grid = save_png(make_grid(images, columns), out / "grid.png")
+    console.print(f"{len(files)} images ({prior} prior) in {out}\ngrid: {grid}")
+    if compare:
+        from gan_adapters.surgery.manage import disable_adapters
+        from gan_adapters.training.latents import sample_latents
+
+        shown = images[:columns]
+        base_latents = sample_latents(
+            len(shown), run.bundle.latent_shape, generator=torch.Generator().manual_seed(seed)
+        )
+        with disable_adapters(run.bundle.model):
+            before = generate(run, base_latents)
+        path = save_png(make_grid(torch.cat([before, shown]), columns), out / "compare.png")
+        console.print(f"before (base generator, its own N(0, I) prior) / after: {path}")
+
+
+def interpolate(
+    run_path: Annotated[
+        Path,
+        typer.Argument(metavar="RUN", help="A run folder, or an adapter .safetensors file (then --model)."),
+    ],
+    frames: Annotated[int, typer.Option(help="Images along the path, ends included.")] = 10,
+    between: Annotated[
+        str,
+        typer.Option(
+            help="'random': two random latents; 'training': the learned latents of two training images."
+        ),
+    ] = "random",
+    prior: Prior = "fitted",
+    sigma: Sigma = None,
+    truncation: Truncation = None,
+    seed: Seed = 0,
+    model: ModelName = None,
+    trust_code: TrustCode = False,
+    out: OutFolder = None,
+) -> None:
+    """Walk linearly between two latents: a PNG strip and an animated GIF (the seed's check).
+
+    Example: gan-adapters interpolate runs/emoji --frames 12
+    """
+    from gan_adapters.errors import GanAdaptersError
+    from gan_adapters.images import make_grid, save_gif, save_png
+    from gan_adapters.training.adapted import draw_latents, generate, load_run
+    from gan_adapters.training.latents import interpolate as lerp
+
+    if frames < 2:
+        raise GanAdaptersError(f"--frames must be at least 2, got {frames}")
+    run = load_run(run_path, model, trust_code=trust_code)
+    gen = torch.Generator().manual_seed(seed)
+    if between == "training":
+        if run.latents is None or len(run.latents) < 2:
+            raise GanAdaptersError("this adapter file holds no learned latents; use --between random")
+        pick = torch.randperm(len(run.latents), generator=gen)[:2]
+        start, end = run.latents[pick[0]], run.latents[pick[1]]
+    elif between == "random":
+        start, end = draw_latents(run, 2, prior, sigma, truncation, seed)
+    else:
+        raise GanAdaptersError(f"--between must be 'random' or 'training', got {between!r}")
+    images = generate(run, lerp(start, end, frames))
+    out = out or (run_path if run_path.is_dir() else run_path.parent) / f"interpolation-{between}-seed{seed}"
+    strip = save_png(make_grid(images, columns=frames), out / "strip.png")
+    gif = save_gif(images, out / "interpolation.gif")
+    console.print(f"strip: {strip}\nanimation: {gif}")

@@ -1,0 +1,1 @@
+"""Evaluation: Inception features, KID/KMMD/FID, scoring runs, and the research sweep."""

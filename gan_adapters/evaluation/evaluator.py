@@ -1,0 +1,98 @@
+"""Evaluate generated images against real ones: a folder, or a run that samples for itself."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gan_adapters.evaluation.features import FeatureCache, FeatureFn, InceptionPool3, default_cache_folder
+from gan_adapters.evaluation.metrics import Scores, score
+from gan_adapters.serial import Serialisable
+from gan_adapters.training.adapted import draw_latents, generate, load_run
+from gan_adapters.training.data import load_image_folder
+from gan_adapters.training.runs import RunPaths
+
+
+@dataclass
+class EvalConfig(Serialisable):
+    """How a run is sampled and scored."""
+
+    config_name = "eval config"
+
+    samples: int = 100
+    prior: str = "fitted"
+    sigma: float | None = None
+    truncation: float | None = None
+    seed: int = 0
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    kmmd_bandwidth: float | None = None
+
+
+class Evaluator:
+    """Scores image sets with one feature extractor and one feature cache."""
+
+    def __init__(
+        self,
+        extractor: FeatureFn | None = None,
+        name: str | None = None,
+        cache: str | os.PathLike | None = "default",
+    ) -> None:
+        if extractor is None:
+            extractor = InceptionPool3(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+        self.extractor = extractor
+        self.name = name or getattr(self.extractor, "name", type(self.extractor).__name__)
+        folder = default_cache_folder() if cache == "default" else cache
+        self.cache = FeatureCache(folder) if folder is not None else None
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Features of images in [-1, 1], from the cache when these exact images were seen."""
+        if self.cache is None:
+            return self.extractor(images)
+        return self.cache.features(images, self.extractor, self.name)
+
+    def score_images(self, generated: torch.Tensor, real: torch.Tensor, config: EvalConfig) -> Scores:
+        """KID, KMMD and FID of two image tensors."""
+        return score(
+            self.features(generated), self.features(real), kmmd_bandwidth=config.kmmd_bandwidth,
+            kid_subsets=config.kid_subsets, kid_subset_size=config.kid_subset_size, seed=config.seed,
+        )  # fmt: skip
+
+    def score_run(
+        self, run_folder: str | Path, real_folder: str | Path, config: EvalConfig, *, trust_code: bool = False
+    ) -> Scores:
+        """Sample `config.samples` images from a finished run and score them against a folder."""
+        run = load_run(run_folder, trust_code=trust_code)
+        images = generate(
+            run, draw_latents(run, config.samples, config.prior, config.sigma, config.truncation, config.seed)
+        )
+        real = load_image_folder(real_folder, run.bundle.image_size).images
+        return self.score_images(images, real, config)
+
+    def score_folders(
+        self, generated_folder: str | Path, real_folder: str | Path, config: EvalConfig
+    ) -> Scores:
+        """Score a folder of generated images against a folder of real ones (same size)."""
+        generated = load_image_folder(generated_folder, _first_image_size(generated_folder)).images
+        real = load_image_folder(real_folder, generated.shape[-1]).images
+        return self.score_images(generated, real, config)
+
+
+def is_run_folder(path: str | Path) -> bool:
+    """Whether a path is a finished run folder (it holds adapters.safetensors)."""
+    return Path(path).is_dir() and RunPaths(Path(path)).adapters.exists()
+
+
+def _first_image_size(folder: str | Path) -> int:
+    from PIL import Image
+
+    for path in sorted(Path(folder).iterdir()):
+        try:
+            with Image.open(path) as image:
+                return min(image.size)
+        except OSError:
+            continue
+    return 64

@@ -1,0 +1,44 @@
+"""How good is a pretrained source model: KID/FID against its training set, a grid per class."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from gan_adapters.evaluation.evaluator import EvalConfig, Evaluator
+from gan_adapters.generators.biggan_emoji import load_generator_file
+from gan_adapters.images import make_grid, save_png
+from gan_adapters.training.data import load_image_tensor
+
+
+@torch.no_grad()
+def report(
+    weights: str | Path, data: str | Path, out: str | Path, samples: int = 1000, per_class: int = 8
+) -> dict:
+    """KID/FID of the EMA generator against its training set, and a sample grid per class
+    (out/samples-per-class.png); the numbers also go to out/report.json."""
+    out = Path(out)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    generator, card = load_generator_file(weights)
+    generator = generator.to(device)
+    images, labels, classes = load_image_tensor(data)
+    gen = torch.Generator().manual_seed(0)
+    picked = labels[torch.randint(len(labels), (samples,), generator=gen)].to(device)
+    z = torch.randn(samples, generator.config.z_dim, generator=gen).to(device)
+    fakes = torch.cat(
+        [generator(zc, yc).float().cpu() for zc, yc in zip(z.split(100), picked.split(100), strict=True)]
+    )
+    evaluator = Evaluator(cache=out / "feature-cache")
+    scores = evaluator.score_images(fakes, images.float() / 127.5 - 1, EvalConfig(samples=samples))
+    rows = []
+    for index in range(len(classes) or int(labels.max()) + 1):
+        y = torch.full((per_class,), index, device=device)
+        z = torch.randn(per_class, generator.config.z_dim, generator=gen).to(device)
+        rows.append(generator(z, y).float().cpu())
+    save_png(make_grid(torch.cat(rows), columns=per_class), out / "samples-per-class.png")
+    result = {"kid_x1000": 1000 * scores.kid, "kid_std_x1000": 1000 * scores.kid_std, "fid": scores.fid,
+              "generated": scores.generated, "real": scores.real, "classes": classes, "card": card}  # fmt: skip
+    (out / "report.json").write_text(json.dumps(result, indent=2))
+    return result

@@ -1,0 +1,106 @@
+"""Files written so that a kill never leaves half of one, and read without running code.
+
+Atomic writes (temporary file in the same folder, then a rename), torch checkpoints loaded
+with `weights_only=True`, state dicts from `.safetensors` or torch files, and TOML reading
+with errors that name the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_adapters.errors import CheckpointError, ConfigError
+from gan_adapters.faults import kill_point
+
+
+def write_atomically(path: Path, write: Callable[[str], object]) -> None:
+    """Call `write(tmp)` on a temporary file beside `path`, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        write(tmp)
+        kill_point(f"rename:{path.name}")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """A text file, atomically."""
+    write_atomically(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """torch.save through a temporary file and a rename: the old checkpoint or the new, never half."""
+    write_atomically(path, lambda tmp: torch.save(payload, tmp))
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint, loaded without executing pickled code (tensors and plain data only)."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        return torch.load(path, map_location=torch.device("cpu"), weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+
+
+STATE_DICT_KEYS = ("state_dict", "netG_state_dict", "G_ema", "generator")
+"""Where common training scripts keep the generator's state dict inside a checkpoint."""
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from .safetensors or a torch checkpoint (loaded without pickle code)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        if not path.is_file():
+            raise CheckpointError(f"no checkpoint at {path}")
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as exc:
+            raise CheckpointError(f"cannot read weights {path}: {exc}") from exc
+    state = read_checkpoint(path)
+    for key in STATE_DICT_KEYS:
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            return state[key]
+    return state
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's data, or a ConfigError naming the file and the problem."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
+
+
+def slug(name: str) -> str:
+    """A name reduced to one safe path component: letters, digits, '.', '_' and '-' only,
+    never starting or ending with a dot or a dash (so never '.' or '..')."""
+    reduced = re.sub(r"[^A-Za-z0-9._]+", "-", str(name)).strip("-.")
+    if not reduced:
+        raise ConfigError(f"{name!r} gives no usable file name: use letters or digits")
+    return reduced
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """root/parts..., refused unless it resolves (symlinks followed) inside `root`."""
+    path = Path(root).joinpath(*parts)
+    base = Path(root).resolve()
+    resolved = path.resolve()
+    if resolved != base and base not in resolved.parents:
+        raise ConfigError(f"{path} leads outside {root} (to {resolved}); refusing to write there")
+    return path

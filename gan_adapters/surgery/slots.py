@@ -1,0 +1,86 @@
+"""`AdapterSlot`: the named adapters at one site, and the forward hook that applies them.
+
+A module site keeps its own class and state_dict keys: its slot is attached as the child
+`gan_adapters` and applied by a forward hook. A call site (a functional batch_norm, or one
+call of a module called at several sites) gets its slot as a node in its owner's graph.
+Either way the slot receives the site's output and call arguments, so a conditional
+adapter can read the layer's condition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from gan_adapters.errors import AdapterStateError
+from gan_adapters.surgery.adapters import Adapter
+
+SLOT_ATTRIBUTE = "gan_adapters"
+"""Child name of a module site's slot; every adapter state_dict key has a part starting so."""
+
+
+class AdapterSlot(nn.ModuleDict):
+    """The adapters at one site, keyed by adapter name; applies the active one."""
+
+    def __init__(self, site_id: str, condition: tuple[str, int] | None = None) -> None:
+        super().__init__()
+        self.site_id = site_id
+        self.condition_name, self.condition_position = condition or (None, None)
+        self.active: str | None = None
+        self.enabled = True
+
+    def _condition(self, args: tuple, kwargs: dict | None) -> torch.Tensor | None:
+        if self.condition_name is None:
+            return None
+        if kwargs and self.condition_name in kwargs:
+            return kwargs[self.condition_name]
+        return args[self.condition_position] if len(args) > self.condition_position else None
+
+    def forward(self, output: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        if not self.enabled or self.active is None or self.active not in self:
+            return output
+        if not isinstance(output, torch.Tensor):
+            raise AdapterStateError(
+                f"site {self.site_id!r} returned {type(output).__name__}, not a tensor: "
+                "adapters need a layer whose output is one (N, C, ...) tensor"
+            )
+        adapter: Adapter = self[self.active]
+        condition = self._condition(args, kwargs) if adapter.conditional else None
+        return adapter(output, condition)
+
+    def extra_repr(self) -> str:
+        return f"site={self.site_id!r}, active={self.active!r}, enabled={self.enabled}"
+
+
+def apply_slot_hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
+    """Forward hook of a module site: hand the output (and call arguments) to its slot."""
+    slot = module._modules.get(SLOT_ATTRIBUTE)
+    return output if slot is None else slot(output, args, kwargs)
+
+
+def attach_slot(module: nn.Module, slot: AdapterSlot) -> None:
+    """Make `slot` a child of a module site and hook it onto the module's output."""
+    module.add_module(SLOT_ATTRIBUTE, slot)
+    module.register_forward_hook(apply_slot_hook, with_kwargs=True)
+
+
+def detach_slot(module: nn.Module) -> None:
+    """Undo `attach_slot`: the module is again exactly what it was."""
+    del module._modules[SLOT_ATTRIBUTE]
+    for hook_id, hook in list(module._forward_hooks.items()):
+        if hook is apply_slot_hook:
+            del module._forward_hooks[hook_id]
+            module._forward_hooks_with_kwargs.pop(hook_id, None)
+
+
+def module_slot(module: nn.Module) -> AdapterSlot | None:
+    """The slot attached to a module site, if any."""
+    slot = module._modules.get(SLOT_ATTRIBUTE)
+    return slot if isinstance(slot, AdapterSlot) else None
+
+
+def is_adapter_key(key: str) -> bool:
+    """Whether a state_dict key belongs to an adapter (module or graph slot)."""
+    return any(part.startswith(SLOT_ATTRIBUTE) for part in key.split("."))

@@ -1,0 +1,122 @@
+"""A finished run as a generator: reload it (folder or adapter file), draw latents, generate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gan_adapters.errors import AdapterFileError, GanAdaptersError, RunFolderError
+from gan_adapters.generators.registry import GeneratorBundle, is_code_reference, load_generator
+from gan_adapters.surgery.saving import load_adapters, read_extras
+from gan_adapters.training.embedding import replace_class_embedding
+from gan_adapters.training.latents import sample_latents
+from gan_adapters.training.recipe import TrainConfig
+from gan_adapters.training.runs import RunPaths
+
+
+@dataclass
+class AdaptedRun:
+    """A trained domain, ready to generate: the adapted bundle and its learned latents."""
+
+    bundle: GeneratorBundle
+    latents: torch.Tensor | None
+    config: TrainConfig | None
+
+
+def refuse_untrusted_code(model: str, where: Path, trust_code: bool) -> None:
+    """A model named by a file someone handed over may be `package.module:factory`, which
+    imports (runs) that module: only with the user's explicit consent."""
+    if is_code_reference(model) and not trust_code:
+        raise RunFolderError(
+            f"{where} names its generator as code ({model!r}); loading it would import that module. "
+            "If you trust it, pass --trust-code (trust_code=True), or name the model yourself with --model"
+        )
+
+
+def _checked_extras(extras: dict[str, torch.Tensor], bundle: GeneratorBundle, path: Path) -> None:
+    latents = extras.get("latents")
+    if latents is not None and (
+        not latents.is_floating_point()
+        or latents.dim() < 1
+        or tuple(latents.shape[1:]) != bundle.latent_shape
+    ):
+        raise AdapterFileError(
+            f"{path}: the learned latents have shape {tuple(latents.shape)} ({latents.dtype}); "
+            f"{bundle.name} takes latents of shape (N, {', '.join(map(str, bundle.latent_shape))})"
+        )
+
+
+def load_run(
+    source: str | Path, model: str | None = None, *, trust_code: bool = False, **model_options
+) -> AdaptedRun:
+    """A run folder, or an adapter file plus a model name, as an adapted generator.
+
+    A run folder whose recipe names its generator as `package.module:factory` is refused
+    unless `trust_code=True` (or `model` names the generator instead).
+    """
+    source = Path(source)
+    config = None
+    if source.is_dir():
+        paths = RunPaths(source)
+        if not paths.adapters.exists():
+            raise RunFolderError(f"{source} has no adapters.safetensors: the run did not finish")
+        config = TrainConfig.from_toml(paths.config)
+        if model is None:
+            refuse_untrusted_code(config.model, paths.config, trust_code)
+        adapter_file = paths.adapters
+        bundle = load_generator(
+            model or config.model, config.base_checkpoint, **(config.model_options | model_options)
+        )
+    else:
+        if model is None:
+            raise RunFolderError(f"{source} is an adapter file: also say which model it adapts (--model)")
+        adapter_file = source
+        bundle = load_generator(model, **model_options)
+    extras = read_extras(adapter_file)
+    _checked_extras(extras, bundle, adapter_file)
+    bundle.model = load_adapters(bundle.model, adapter_file)
+    if "class_embedding" in extras and bundle.class_embedding:
+        replace_class_embedding(bundle, extras["class_embedding"])
+    bundle.model.eval()
+    return AdaptedRun(bundle, extras.get("latents"), config)
+
+
+PRIORS = ("fitted", "normal")
+
+
+def draw_latents(
+    run: AdaptedRun,
+    count: int,
+    prior: str = "fitted",
+    sigma: float | None = None,
+    truncation: float | None = None,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Latents for `count` images: from a Gaussian fitted to the run's learned latents
+    ('fitted'; `sigma` scales its std, default 1) or from N(0, sigma^2) ('normal'; default
+    sigma: the run's `sample_sigma`, else 0.5, the official default)."""
+    generator = torch.Generator().manual_seed(seed)
+    shape = run.bundle.latent_shape
+    if prior == "fitted":
+        if run.latents is None or len(run.latents) < 2:
+            raise GanAdaptersError("this adapter file holds no learned latents to fit; use the normal prior")
+        scale = 1.0 if sigma is None else sigma
+        return sample_latents(
+            count, shape, sigma=scale, truncation=truncation, generator=generator, fitted_to=run.latents
+        )
+    if prior != "normal":
+        raise GanAdaptersError(f"prior must be one of {', '.join(PRIORS)}, got {prior!r}")
+    if sigma is None:
+        sigma = run.config.sample_sigma if run.config is not None else 0.5
+    return sample_latents(count, shape, sigma=sigma, truncation=truncation, generator=generator)
+
+
+@torch.no_grad()
+def generate(run: AdaptedRun, latents: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
+    """Images in [-1, 1] for the given latents, in batches."""
+    bundle = run.bundle
+    return torch.cat(
+        [bundle.model(*bundle.forward_inputs(chunk, None)).float() for chunk in latents.split(batch_size)]
+    )

@@ -1,0 +1,19 @@
+"""Randomness keyed by step: every draw of step s comes from a generator seeded by (seed, s).
+
+A resumed run, or one split over several processes, so sees exactly the batches and noise of
+an uninterrupted single-process run, and there is no RNG state to save.
+"""
+
+from __future__ import annotations
+
+import torch
+
+INITIAL_LATENTS = -2
+"""Pseudo-step of the draw that initialises per-image latents."""
+PREVIEW_LATENTS = -1
+"""Pseudo-step of the fixed draw behind every preview grid."""
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The CPU generator for step `step` of a run seeded `seed`."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)

@@ -1,0 +1,190 @@
+"""What a fine-tuning run holds while it trains, and the files it writes along the way."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from torch import nn
+
+from gan_adapters.generators.registry import GeneratorBundle, load_generator
+from gan_adapters.images import make_grid, save_png
+from gan_adapters.surgery.inject import inject
+from gan_adapters.surgery.manage import trainable_parameters
+from gan_adapters.surgery.saving import save_adapters
+from gan_adapters.training.data import ImageSet
+from gan_adapters.training.embedding import LearnedEmbedding, replace_class_embedding
+from gan_adapters.training.latents import chamfer_to_prior, sample_latents
+from gan_adapters.training.perceptual import PerceptualLoss, build_perceptual
+from gan_adapters.training.recipe import TrainConfig
+from gan_adapters.training.runs import RunPaths
+from gan_adapters.training.seeding import PREVIEW_LATENTS, step_generator
+
+
+def cpu_only_launch() -> bool:
+    """Whether this is a multi-process launch that must run on CPUs: torchrun without GPUs, or
+    with ACCELERATE_USE_CPU set. Accelerate runs it as MULTI_CPU only when told so."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    forced = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    return forced or not torch.cuda.is_available()
+
+
+class TrainState(nn.Module):
+    """Everything that trains, in one module so Accelerate/DDP sees one set of gradients."""
+
+    def __init__(self, bundle: GeneratorBundle, latents: torch.Tensor, embedding: nn.Module | None) -> None:
+        super().__init__()
+        self.generator = bundle.model
+        self.latents = nn.Parameter(latents)
+        self.embedding = embedding
+        self._inputs = bundle.forward_inputs
+
+    def forward(self, indices: torch.Tensor, jitter: torch.Tensor, prior: torch.Tensor):
+        z = self.latents[indices] + jitter
+        images = self.generator(*self._inputs(z, None))
+        return images, chamfer_to_prior(self.latents, prior)
+
+
+def prepare_model(config: TrainConfig) -> tuple[GeneratorBundle, LearnedEmbedding | None]:
+    """Load the base, inject the configured adapters, swap in a learned class embedding."""
+    bundle = load_generator(config.model, config.base_checkpoint, **config.model_options)
+    bundle.model = inject(bundle.model, config=config.adapter, example_inputs=bundle.example_inputs())
+    embedding = replace_class_embedding(bundle) if bundle.class_embedding else None
+    if embedding is not None:
+        embedding.requires_grad_(True)
+    bundle.model.eval()
+    return bundle, embedding
+
+
+def _optimizer(config: TrainConfig, state: TrainState) -> torch.optim.Optimizer:
+    embedding = {id(p) for p in state.embedding.parameters()} if state.embedding is not None else set()
+    adapters = [p for p in trainable_parameters(state.generator) if id(p) not in embedding]
+    groups = [
+        {"params": adapters, "lr": config.lr, "name": "adapters"},
+        {"params": [state.latents], "lr": config.latent_lr, "name": "latents"},
+    ]
+    if state.embedding is not None:
+        groups.append(
+            {"params": list(state.embedding.parameters()), "lr": config.embedding_lr, "name": "embedding"}
+        )
+    return torch.optim.Adam(groups)
+
+
+@dataclass
+class Session:
+    """One run in progress: config, folder, Accelerate, the trainable state and its optimiser."""
+
+    config: TrainConfig
+    paths: RunPaths
+    accelerator: Accelerator
+    bundle: GeneratorBundle
+    state: TrainState
+    """The unwrapped trainable state (what checkpoints read)."""
+    model: nn.Module
+    """The state as Accelerate prepared it (what the step calls)."""
+    optimizer: Any
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    targets: torch.Tensor
+    batch: int
+    start: int = 0
+    last_checkpoint: int | None = None
+    perceptual: PerceptualLoss | None = None
+    target_features: list[torch.Tensor] | None = None
+
+    @classmethod
+    def build(cls, config, paths, accelerator, bundle, embedding, data: ImageSet, latents, batch) -> Session:
+        """The session before any checkpoint is restored or Accelerate wraps anything."""
+        layout = torch.channels_last if config.channels_last else torch.contiguous_format
+        bundle.model.to(memory_format=layout)  # before the optimizer and DDP see the parameters
+        state = TrainState(bundle, latents, embedding)
+        optimizer = _optimizer(config, state)
+        decay, every = config.lr_decay, config.lr_decay_every
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: decay ** (s // every))
+        targets = data.images.to(accelerator.device).contiguous(memory_format=layout)
+        return cls(config, paths, accelerator, bundle, state, state, optimizer, scheduler, targets, batch)
+
+    @property
+    def count(self) -> int:
+        """Number of training images."""
+        return self.targets.shape[0]
+
+    def prepare_for_training(self) -> None:
+        """Compile if asked, let Accelerate wrap the state, compute the targets' features once."""
+        config = self.config
+        if config.compile:
+            self.state.generator = torch.compile(self.state.generator)
+        # The scheduler is stepped by hand once per optimizer update: prepared, Accelerate would
+        # step it once per process, and the decay would come earlier the more processes run.
+        self.model, self.optimizer = self.accelerator.prepare(self.state, self.optimizer)
+        self.perceptual = build_perceptual(
+            config.perceptual, config.perceptual_weight, config.perceptual_weights_path
+        )
+        if self.perceptual is not None:
+            layout = torch.channels_last if config.channels_last else torch.contiguous_format
+            self.perceptual = self.perceptual.to(self.accelerator.device, memory_format=layout)
+            self.target_features = self.perceptual.target_features(self.targets)
+
+    def loss_parts(
+        self, local: torch.Tensor, jitter: torch.Tensor, prior: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The weighted loss terms for this process's share of the batch."""
+        config = self.config
+        images, latent_reg = self.model(local, jitter, prior)
+        parts = {"l1": config.l1_weight * F.l1_loss(images.float(), self.targets[local])}
+        if self.perceptual is not None:
+            parts["perceptual"] = self.perceptual(images, [f[local] for f in self.target_features])
+        parts["latent_reg"] = config.latent_reg_weight * latent_reg
+        if self.state.embedding is not None:
+            parts["embedding"] = config.embedding_penalty * self.state.embedding.embedding.square().mean()
+        return parts
+
+    def averaged(self, parts: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Loss values as floats, averaged over processes."""
+        values = torch.stack([v.detach().float() for v in parts.values()])
+        if self.accelerator.num_processes > 1:
+            values = self.accelerator.reduce(values, reduction="mean")
+        return dict(zip(parts, values.tolist(), strict=True))
+
+    def divergence_message(self, step: int, loss: float) -> str:
+        """What to tell the user when the loss of the state before `step`'s update is not finite."""
+        said = f"the loss became {loss} at step {step}; stopped before that step's update."
+        if self.last_checkpoint is None:
+            return f"{said} No checkpoint was written yet: start again with a lower --lr (--overwrite)"
+        return (
+            f"{said} {self.paths.checkpoint} holds step {self.last_checkpoint}, the last state whose "
+            "loss was finite: continue from it with --resume and a lower --lr"
+        )
+
+    def extras(self) -> dict[str, torch.Tensor]:
+        """What the adapter file carries besides the adapters: latents (and class embedding)."""
+        extras = {"latents": self.state.latents}
+        if self.state.embedding is not None:
+            extras["class_embedding"] = self.state.embedding.embedding
+        return extras
+
+
+def write_result(session: Session) -> None:
+    """adapters.safetensors: the shareable result."""
+    save_adapters(session.bundle.model, session.paths.adapters, extras=session.extras())
+
+
+@torch.no_grad()
+def write_preview(session: Session, step: int) -> None:
+    """Rows: the first 8 targets, their reconstructions, and 8 random samples (the same draws
+    each time, from a Gaussian fitted to the current latents, as `gan-adapters sample` does)."""
+    state, bundle, targets = session.state, session.bundle, session.targets
+    shown = min(8, len(targets))
+    latents = state.latents.detach()
+    recon = state.generator(*bundle.forward_inputs(latents[:shown], None))
+    preview = sample_latents(
+        8, bundle.latent_shape, fitted_to=latents.cpu(),
+        generator=step_generator(session.config.seed, PREVIEW_LATENTS),
+    )  # fmt: skip
+    random = state.generator(*bundle.forward_inputs(preview.to(targets.device), None))
+    grid = make_grid(torch.cat([targets[:shown], recon.float(), random.float()]), columns=8)
+    save_png(grid, session.paths.samples / f"step-{step:06d}.png")

@@ -1,0 +1,186 @@
+"""The fine-tuning loop: Noguchi & Harada's supervised recipe on Accelerate.
+
+No discriminator: each target image owns a learnable latent; the loss is L1 + perceptual
+between G(z_i + jitter) and image i, plus the latent regulariser (and an L2 penalty on a
+learned class embedding). Only adapters, latents and that embedding train; the generator
+stays in eval mode, so its normalisation statistics never move.
+
+Every random draw of step s comes from a generator seeded by (seed, s) (`seeding.py`): a
+resumed run, or one split over several processes, sees exactly the batches and noise of an
+uninterrupted single-process run. A checkpoint is written only once the loss of the state it
+holds is known to be finite, so after a divergence the checkpoint on disk is a good state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
+
+from gan_adapters.errors import ConfigError, TrainingDivergedError
+from gan_adapters.faults import kill_point
+from gan_adapters.training.data import load_image_folder
+from gan_adapters.training.recipe import TrainConfig
+from gan_adapters.training.resume import (
+    check_resumable,
+    read_latest_checkpoint,
+    restore,
+    write_training_checkpoint,
+)
+from gan_adapters.training.runs import MetricsLog, RunPaths, write_summary
+from gan_adapters.training.seeding import INITIAL_LATENTS, step_generator
+from gan_adapters.training.session import (
+    Session,
+    cpu_only_launch,
+    prepare_model,
+    write_preview,
+    write_result,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepReport:
+    """What one step measured (losses averaged over processes)."""
+
+    step: int
+    total: int
+    losses: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    """Where a finished run put its files, and what it measured last."""
+
+    paths: RunPaths
+    steps: int
+    seconds: float
+    final: dict[str, float]
+
+
+def train(
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    on_step: Callable[[StepReport], None] | None = None,
+    accelerator: Accelerator | None = None,
+) -> RunResult:
+    """Fine-tune the adapters of `config.model` on `config.data`; files go to `out`.
+
+    `on_step` receives every step's losses (on the main process), for progress bars. With
+    `resume`, the run in `out` continues from its checkpoint; the options listed in
+    `resume.SAFE_TO_CHANGE` (such as a lowered `lr` after a divergence) may differ.
+    """
+    if resume and overwrite:
+        raise ConfigError("--resume continues the run in the folder and --overwrite deletes it: pick one")
+    paths = RunPaths(Path(out))
+    if accelerator is None:
+        # Accelerate keeps one process-wide state and refuses a second Accelerator with another
+        # precision; each run gets its own (the process group, if any, is kept).
+        AcceleratorState._reset_state()
+    accelerator = accelerator or Accelerator(
+        mixed_precision=config.precision, gradient_accumulation_steps=config.grad_accum, cpu=cpu_only_launch()
+    )
+    if accelerator.is_main_process:
+        paths.prepare(resume=resume, overwrite=overwrite)
+    accelerator.wait_for_everyone()
+    checkpoint = read_latest_checkpoint(paths) if resume else None
+    changes = check_resumable(checkpoint, config, paths) if checkpoint is not None else {}
+    session = _start(config, paths, accelerator, checkpoint)
+    if accelerator.is_main_process:
+        paths.config.write_text(config.to_toml())
+    metrics = MetricsLog(paths.metrics, resume_from=session.start) if accelerator.is_main_process else None
+    began, losses = time.monotonic(), {}
+    try:
+        for step in range(session.start, config.steps):
+            losses = _train_step(session, step)
+            losses |= {"lr": session.scheduler.get_last_lr()[0], "seconds": time.monotonic() - began}
+            _after_step(session, step + 1, losses, metrics, on_step)
+    finally:
+        if metrics is not None:
+            metrics.close()
+    seconds = time.monotonic() - began
+    if accelerator.is_main_process:
+        write_training_checkpoint(session, config.steps)
+        write_result(session)
+        write_summary(paths.summary, {"steps": config.steps, "resumed_from": session.start, "seconds": seconds,
+                                      "processes": accelerator.num_processes, "final": losses,
+                                      "resume_changes": changes})  # fmt: skip
+    accelerator.wait_for_everyone()
+    return RunResult(paths, config.steps, seconds, losses)
+
+
+def _start(
+    config: TrainConfig, paths: RunPaths, accelerator: Accelerator, checkpoint: dict | None
+) -> Session:
+    """Load the base, inject, load the data, build the optimiser; restore a checkpoint."""
+    torch.manual_seed(config.seed)
+    bundle, embedding = prepare_model(config)
+    data = load_image_folder(config.data, bundle.image_size, config.images, config.strict_data)
+    world = accelerator.num_processes
+    batch = min(config.batch_size, len(data))
+    if batch % world:
+        raise ConfigError(
+            f"a batch of {batch} images does not split over {world} processes; "
+            f"pick a --batch-size that is a multiple of {world}"
+        )
+    shape = (len(data), *bundle.latent_shape)
+    initial = (
+        torch.zeros(shape)
+        if config.latent_init == "zeros"
+        else torch.randn(shape, generator=step_generator(config.seed, INITIAL_LATENTS))
+    )
+    session = Session.build(config, paths, accelerator, bundle, embedding, data, initial, batch)
+    if checkpoint is not None:
+        restore(session, checkpoint, paths.checkpoint)
+    session.prepare_for_training()
+    return session
+
+
+def _train_step(session: Session, step: int) -> dict[str, float]:
+    """One optimiser step at `step`; refuses (before updating) a state whose loss is not finite,
+    and writes a due checkpoint only after its loss proved finite."""
+    config, accelerator = session.config, session.accelerator
+    gen = step_generator(config.seed, step)
+    count, world = session.count, accelerator.num_processes
+    indices = torch.randperm(count, generator=gen)[: session.batch]
+    jitter = torch.randn((session.batch, *session.bundle.latent_shape), generator=gen) * config.latent_jitter
+    prior = torch.randn((10 * count, *session.bundle.latent_shape), generator=gen)
+    mine = slice(accelerator.process_index, None, world)
+    local = indices[mine].to(accelerator.device)
+    with accelerator.accumulate(session.model), accelerator.autocast():
+        parts = session.loss_parts(local, jitter[mine].to(accelerator.device), prior.to(accelerator.device))
+        loss = sum(parts.values())
+        losses = session.averaged(parts | {"loss": loss})
+        if not all(torch.isfinite(torch.tensor(v)) for v in losses.values()):
+            raise TrainingDivergedError(session.divergence_message(step, losses["loss"]))
+        if step % config.checkpoint_every == 0 and step > session.start:
+            if accelerator.is_main_process:
+                write_training_checkpoint(session, step)
+            accelerator.wait_for_everyone()
+        accelerator.backward(loss)
+        kill_point(f"step:{step}")
+        session.optimizer.step()
+        if accelerator.sync_gradients:
+            session.scheduler.step()
+        session.optimizer.zero_grad()
+    return losses
+
+
+def _after_step(session: Session, done: int, losses: dict[str, float], metrics, on_step) -> None:
+    if not session.accelerator.is_main_process:
+        return
+    metrics.write({"step": done, "perceptual": 0.0, "embedding": 0.0} | losses)
+    if on_step is not None:
+        on_step(StepReport(done, session.config.steps, losses))
+    if done % session.config.sample_every == 0 or done == session.config.steps:
+        write_preview(session, done)
