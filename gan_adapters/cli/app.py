@@ -19,7 +19,7 @@ from gan_adapters.cli.options import (
 )
 from gan_adapters.cli.pretrain import pretrain
 from gan_adapters.cli.training import finetune, interpolate, sample
-from gan_adapters.errors import GanAdaptersError
+from gan_adapters.errors import GanAdaptersError, GeneratorError
 
 app = typer.Typer(
     help=(
@@ -43,7 +43,11 @@ app.command()(pretrain)
 @with_adapter_options
 def inspect(
     model: Annotated[
-        str, typer.Argument(help="Registry name (see `gan-adapters models`) or package.module:factory.")
+        str,
+        typer.Argument(
+            help="Registry name (see `gan-adapters models`), package.module:factory, or "
+            "path/to/file.py:factory returning a GeneratorBundle or a plain nn.Module."
+        ),
     ],
     checkpoint: Annotated[Path | None, typer.Option(help="Weights to load into the model first.")] = None,
     random_weights: Annotated[
@@ -59,16 +63,17 @@ def inspect(
 ) -> None:
     """Show where adapters would go in a generator, and what they cost, without training.
 
+    Your own code, before any training: gan-adapters inspect my_models.py:make_generator
+
     Example: gan-adapters inspect dcgan-faces --kind apgc --ratio 8
     """
     from gan_adapters import inject, save_adapters, summary
-    from gan_adapters.generators.registry import load_generator
     from gan_adapters.surgery.config import AdapterConfig
 
     configure_logging(verbose)
     config = apply_adapter_options(AdapterConfig(), adapter_options)
-    bundle = load_generator(model, checkpoint, random_weights=random_weights)
-    adapted = inject(bundle.model, config=config, example_inputs=bundle.example_inputs())
+    module, example_inputs = _generator_to_inspect(model, checkpoint, random_weights)
+    adapted = inject(module, config=config, example_inputs=example_inputs)
     report = summary(adapted)
     console.print(report)
     if save is not None:
@@ -77,6 +82,37 @@ def inspect(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report.to_dict(), indent=2))
         console.print(f"summary JSON: {json_out}")
+
+
+def _generator_to_inspect(
+    model: str, checkpoint: Path | None, random_weights: bool
+) -> tuple[Any, tuple | None]:
+    """The module named on the command line and example inputs for it (None for a plain module)."""
+    from torch import nn
+
+    from gan_adapters.files import read_weights
+    from gan_adapters.generators.registry import (
+        GeneratorBundle,
+        call_factory,
+        is_code_reference,
+        load_generator,
+    )
+
+    if not is_code_reference(model):
+        bundle = load_generator(model, checkpoint, random_weights=random_weights)
+        return bundle.model, bundle.example_inputs()
+    built = call_factory(model)
+    if isinstance(built, GeneratorBundle):
+        module, inputs = built.model, built.example_inputs()
+    elif isinstance(built, nn.Module):
+        module, inputs = built.eval(), None
+    else:
+        raise GeneratorError(
+            f"{model} returned {type(built).__name__}, not an nn.Module or a GeneratorBundle"
+        )
+    if checkpoint is not None:
+        module.load_state_dict(read_weights(checkpoint))
+    return module, inputs
 
 
 @app.command()

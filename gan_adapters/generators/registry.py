@@ -85,13 +85,29 @@ def is_code_reference(name: str) -> bool:
     return ":" in name
 
 
-def _user_generator(spec: str, **options) -> GeneratorBundle:
-    module_name, _, attr = spec.partition(":")
+def call_factory(spec: str, **options) -> object:
+    """Import `package.module:factory` or `path/to/file.py:factory` and call the factory."""
+    source, _, attr = spec.rpartition(":")
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise GeneratorError(f"cannot import {spec!r}: {exc}") from exc
-    built = factory(**options)
+        if source.endswith(".py"):
+            path = Path(source)
+            if not path.is_file():
+                raise GeneratorError(f"no Python file at {path} (from {spec!r})")
+            module_spec = importlib.util.spec_from_file_location(f"_gan_adapters_user_{path.stem}", path)
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(source)
+        factory = getattr(module, attr)
+    except (ImportError, AttributeError, SyntaxError) as exc:
+        raise GeneratorError(f"cannot import {spec!r}: {type(exc).__name__}: {exc}") from exc
+    if not callable(factory):
+        raise GeneratorError(f"{spec!r} is a {type(factory).__name__}, not a factory to call")
+    return factory(**options)
+
+
+def _user_generator(spec: str, **options) -> GeneratorBundle:
+    built = call_factory(spec, **options)
     if isinstance(built, nn.Module):
         raise GeneratorError(
             f"{spec} returned a bare nn.Module; return a gan_adapters.GeneratorBundle so "
@@ -103,7 +119,8 @@ def _user_generator(spec: str, **options) -> GeneratorBundle:
 
 
 def load_generator(name: str, checkpoint: str | Path | None = None, **options) -> GeneratorBundle:
-    """A generator by registry name, or `package.module:factory` returning a GeneratorBundle.
+    """A generator by registry name, or `package.module:factory` / `file.py:factory` returning a
+    GeneratorBundle.
 
     Naming code imports it: only pass a `module:factory` you trust (run folders and recipes
     received from others are checked for this before they get here).

@@ -26,11 +26,6 @@ CONDITION_NAMES = (
 )  # fmt: skip
 """Parameter names read as 'the condition' when a class is not in the registry."""
 
-_CHANNEL_ATTRIBUTES = (
-    "num_features", "output_size", "num_channels", "out_channels", "filters", "out_features",
-    "channels", "dim", "out_dim",
-)  # fmt: skip
-
 
 @dataclass(frozen=True)
 class NormSpec:
@@ -95,38 +90,32 @@ def is_normalization(module: nn.Module) -> bool:
     return all(is_normalization(c) or _is_conditioning_layer(c) for c in children)
 
 
-def site_channels(module: nn.Module) -> int | None:
-    """The channel count of a module's output, read from its attributes (None if unknown)."""
-    spec = norm_spec(module)
-    names = ((spec.channels,) if spec and spec.channels else ()) + _CHANNEL_ATTRIBUTES
-    for name in names:
-        value = getattr(module, name, None)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    for child in module.children():
-        if not isinstance(child, AdapterSlot) and is_normalization(child):
-            return site_channels(child)
-    weight = getattr(module, "weight", None)
-    if isinstance(weight, nn.Parameter) and weight.dim() >= 1:
-        return weight.shape[0]
-    return None
+KEYWORD_ONLY = -1
+"""Position recorded for a condition that can only be passed by keyword."""
 
 
 def condition_parameter(module: nn.Module) -> tuple[str, int] | None:
-    """Name and position (0 = the input) of the forward argument carrying the condition."""
+    """Name and position (0 = the input; KEYWORD_ONLY) of the forward argument carrying the condition."""
     try:
         params = list(inspect.signature(module.forward).parameters.values())
     except (TypeError, ValueError):
         return None
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    names = [p.name for p in positional]
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    keyword = [p.name for p in params if p.kind == p.KEYWORD_ONLY]
     spec = norm_spec(module)
     if spec is not None and spec.condition is not None:
-        return (spec.condition, names.index(spec.condition)) if spec.condition in names else None
-    for i, name in enumerate(names[1:], start=1):
+        if spec.condition in positional:
+            return spec.condition, positional.index(spec.condition)
+        return (spec.condition, KEYWORD_ONLY) if spec.condition in keyword else None
+    for i, name in enumerate(positional[1:], start=1):
         if name in CONDITION_NAMES:
             return name, i
-    return (names[1], 1) if len(names) > 1 else None
+    named = [name for name in keyword if name in CONDITION_NAMES]
+    if named:
+        return named[0], KEYWORD_ONLY
+    if len(positional) > 1:
+        return positional[1], 1
+    return (keyword[0], KEYWORD_ONLY) if keyword else None
 
 
 def condition_layer(module: nn.Module) -> nn.Linear | nn.Embedding | None:

@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from gan_adapters.errors import ConfigError, SiteError
+from gan_adapters.surgery.channels import channel_evidence
 from gan_adapters.surgery.norms import (
     condition_layer,
     condition_parameter,
-    site_channels,
 )
 from gan_adapters.surgery.selectors import Target, as_list, describe_search, match_modules
 from gan_adapters.surgery.slots import AdapterSlot
@@ -33,6 +33,7 @@ from gan_adapters.surgery.tracing import (
     export_scan,
     failure_of,
     fx_scan,
+    norm_function_name,
     trace_owner,
 )
 
@@ -90,15 +91,29 @@ def _concrete_args(model: nn.Module, args: tuple, kwargs: dict) -> dict[str, Any
     return {k: v for k, v in given.items() if isinstance(v, (bool, int, float, str)) or v is None}
 
 
-def _owner_traceable(model: nn.Module, owner: str, cache: dict[str, str | None]) -> str | None:
-    """None if the owner's own forward traces with torch.fx, else why not."""
-    if owner not in cache:
+def _rewrite_blocker(model: nn.Module, call: Call, cache: dict[str, Any]) -> str | None:
+    """None if the call's owner traces with torch.fx and its own forward holds this call, else why not.
+
+    A container called at two places (an nn.Sequential reused at two depths) holds its inner
+    call once: the two calls cannot be told apart in any one forward."""
+    if call.owner not in cache:
+        owner = model.get_submodule(call.owner)
         try:
-            trace_owner(model.get_submodule(owner), lambda m: True)
-            cache[owner] = None
+            cache[call.owner] = trace_owner(owner, lambda m: True)
         except Exception as exc:
-            cache[owner] = str(failure_of(exc, owner, model.get_submodule(owner)))
-    return cache[owner]
+            cache[call.owner] = str(failure_of(exc, call.owner, owner))
+    graph = cache[call.owner]
+    if isinstance(graph, str):
+        return graph
+    held = sum(
+        1
+        for node in graph.nodes
+        if (node.op == "call_function" and norm_function_name(node.target) == call.target)
+        or (node.op == "call_module" and node.target == call.target and not call.functional)
+    )
+    if held <= call.index:
+        return f"{call.owner or '<root>'} is itself called at several places, each calling {call.target} once"
+    return None
 
 
 def _probe_channels(
@@ -117,6 +132,11 @@ def _probe_channels(
     try:
         with torch.no_grad():
             model(*args, **kwargs)
+    except Exception as exc:
+        raise SiteError(
+            f"the example inputs, run to measure the channels of {', '.join(modules)}, failed in "
+            f"{type(model).__name__}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        ) from exc
     finally:
         for handle in handles:
             handle.remove()
@@ -199,19 +219,21 @@ def _scan_calls(model, matched, excluded, args, kwargs, route, discovery) -> lis
 
 
 def _build_sites(model, matched, calls, default_targets, args, kwargs, discovery) -> None:
-    owner_errors: dict[str, str | None] = {}
+    owner_graphs: dict[str, Any] = {}
     by_module: dict[str, list[Call]] = {}
     for call in calls:
         if not call.functional and call.module_path in matched:
             by_module.setdefault(call.module_path, []).append(call)
-    unknown = {p: m for p, m in matched.items() if site_channels(m) is None}
+    evidence = {p: channel_evidence(m) for p, m in matched.items()}
+    unknown = {p: matched[p] for p, e in evidence.items() if e.channels is None}
     measured = _probe_channels(model, unknown, args, kwargs) if unknown and args is not None else {}
     for path, module in matched.items():
-        channels = site_channels(module) or measured.get(path)
+        channels = evidence[path].channels or measured.get(path)
         if channels is None:
             raise SiteError(
-                f"cannot tell the channel count of {path!r} ({type(module).__name__}): pass "
-                "example_inputs= so it is measured, or register_norm_class(..., channels='attr')"
+                f"cannot tell the channel count of {path!r} ({type(module).__name__}); looked at "
+                f"{evidence[path].describe()}. Pass example_inputs= so it is measured, or "
+                "register_norm_class(cls, channels='attribute')"
             )
         cond = condition_parameter(module)
         layer = condition_layer(module) if cond else None
@@ -221,7 +243,7 @@ def _build_sites(model, matched, calls, default_targets, args, kwargs, discovery
             condition_is_label=isinstance(layer, nn.Embedding),
         )  # fmt: skip
         module_calls = by_module.get(path, [])
-        blocked = [e for c in module_calls if (e := _owner_traceable(model, c.owner, owner_errors))]
+        blocked = [e for c in module_calls if (e := _rewrite_blocker(model, c, owner_graphs))]
         if len(module_calls) > 1 and not blocked:
             discovery.sites.extend(Site(id=c.site_id, call=c, **common) for c in module_calls)
             continue
@@ -232,15 +254,15 @@ def _build_sites(model, matched, calls, default_targets, args, kwargs, discovery
             )
         discovery.sites.append(Site(id=path, **common))
     if default_targets:
-        _add_functional_sites(model, calls, owner_errors, discovery)
+        _add_functional_sites(model, calls, owner_graphs, discovery)
 
 
-def _add_functional_sites(model, calls, owner_errors, discovery) -> None:
+def _add_functional_sites(model, calls, owner_graphs, discovery) -> None:
     for call in calls:
         if not call.functional:
             continue
         where = f"{call.target} in {call.owner or '<root>'}.forward"
-        error = _owner_traceable(model, call.owner, owner_errors)
+        error = _rewrite_blocker(model, call, owner_graphs)
         if error:
             discovery.warnings.append(f"skipped inline {where}: its forward cannot be rewritten ({error})")
         elif call.channels is None:

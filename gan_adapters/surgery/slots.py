@@ -36,7 +36,8 @@ class AdapterSlot(nn.ModuleDict):
             return None
         if kwargs and self.condition_name in kwargs:
             return kwargs[self.condition_name]
-        return args[self.condition_position] if len(args) > self.condition_position else None
+        position = self.condition_position
+        return args[position] if 0 <= position < len(args) else None
 
     def forward(self, output: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         if not self.enabled or self.active is None or self.active not in self:

@@ -1,0 +1,194 @@
+"""Generators written the ways real GAN code is written, none registered with gan-adapters.
+
+Each is the failure mode of a family of repositories: a plain conditional BN with only buffers
+and linear layers and no channel attribute (many BigGAN/SNGAN ports), label-embedding tables,
+a condition passed by keyword, inputs packed in a dict or a dataclass, a module list zipped with
+condition chunks, SyncBatchNorm, GroupNorm/InstanceNorm, and a norm reused at two depths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class PlainConditionalBN(nn.Module):
+    """BigGAN-style CBN written the plain way: running statistics as buffers, nn.Linear gain and
+    bias, F.batch_norm in forward, and no attribute stating the width."""
+
+    def __init__(self, width: int, cond: int) -> None:
+        super().__init__()
+        self.gain = nn.Linear(cond, width, bias=False)
+        self.bias = nn.Linear(cond, width, bias=False)
+        self.register_buffer("running_mean", torch.zeros(width))
+        self.register_buffer("running_var", torch.ones(width))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out = F.batch_norm(x, self.running_mean, self.running_var, None, None, self.training, 0.1, 1e-4)
+        return out * (1 + self.gain(y))[:, :, None, None] + self.bias(y)[:, :, None, None]
+
+
+class PlainBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, cond: int) -> None:
+        super().__init__()
+        self.bn1, self.bn2 = PlainConditionalBN(cin, cond), PlainConditionalBN(cout, cond)
+        self.conv1, self.conv2 = nn.Conv2d(cin, cout, 3, padding=1), nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = F.interpolate(F.relu(self.bn1(x, y)), scale_factor=2)
+        h = self.conv2(F.relu(self.bn2(self.conv1(h), y)))
+        return h + self.skip(F.interpolate(x, scale_factor=2))
+
+
+class PlainBigGAN(nn.Module):
+    """Hierarchical z split with a Python loop (torch.fx fails at the root); ch=96 at 128 px has
+    BigGAN-128's 10 conditional BN layers (1536, 1536, 1536, 768, 768, 384, 384, 192, 192, 96)."""
+
+    ARCH = {128: ([16, 16, 8, 4, 2], [16, 8, 4, 2, 1]), 16: ([2, 2], [2, 1])}  # noqa: RUF012
+
+    def __init__(self, ch: int = 4, resolution: int = 16, z_dim: int = 12, embed: int = 8, classes: int = 5):
+        super().__init__()
+        ins, outs = self.ARCH[resolution]
+        self.chunk = z_dim // (len(ins) + 1)
+        self.shared = nn.Embedding(classes, embed)
+        self.linear = nn.Linear(self.chunk, ins[0] * ch * 16)
+        self.blocks = nn.ModuleList(
+            PlainBlock(i * ch, o * ch, embed + self.chunk) for i, o in zip(ins, outs, strict=True)
+        )
+        self.out_bn = nn.BatchNorm2d(outs[-1] * ch)
+        self.out = nn.Conv2d(outs[-1] * ch, 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        chunks = torch.split(z, self.chunk, 1)
+        embedding = self.shared(labels)
+        ys = [torch.cat([embedding, chunk], 1) for chunk in chunks[1:]]  # iterating: fx fails here
+        h = self.linear(chunks[0]).view(z.shape[0], -1, 4, 4)
+        for block, y in zip(self.blocks, ys, strict=True):
+            h = block(h, y)
+        return torch.tanh(self.out(F.relu(self.out_bn(h))))
+
+
+class EmbeddingConditionalBN(nn.Module):
+    """SNGAN-style: BatchNorm2d(affine=False) and per-class gain/bias tables read by integer labels."""
+
+    def __init__(self, width: int, classes: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(width, affine=False)
+        self.gamma = nn.Embedding(classes, width)
+        self.beta = nn.Embedding(classes, width)
+        nn.init.normal_(self.gamma.weight, 1.0, 0.1)
+        nn.init.normal_(self.beta.weight, 0.0, 0.1)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.norm(x) * self.gamma(labels)[:, :, None, None] + self.beta(labels)[:, :, None, None]
+
+
+class SNGANStyle(nn.Module):
+    def __init__(self, nz: int = 8, ch: int = 8, classes: int = 4) -> None:
+        super().__init__()
+        self.stem = nn.ConvTranspose2d(nz, ch, 4)
+        self.bn1 = EmbeddingConditionalBN(ch, classes)
+        self.up = nn.ConvTranspose2d(ch, ch, 4, 2, 1)
+        self.bn2 = EmbeddingConditionalBN(ch, classes)
+        self.out = nn.Conv2d(ch, 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.bn1(self.stem(z), labels))
+        return torch.tanh(self.out(F.relu(self.bn2(self.up(h), labels))))
+
+
+class KeywordConditionalBN(PlainConditionalBN):
+    """The condition can only be passed by keyword: forward(x, *, cond)."""
+
+    def forward(self, x: torch.Tensor, *, cond: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x, cond)
+
+
+class KeywordConditioned(nn.Module):
+    def __init__(self, nz: int = 8, ch: int = 8, cond: int = 6) -> None:
+        super().__init__()
+        self.stem = nn.ConvTranspose2d(nz, ch, 4)
+        self.bn = KeywordConditionalBN(ch, cond)
+        self.out = nn.Conv2d(ch, 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.out(F.relu(self.bn(self.stem(z), cond=y))))
+
+
+class DictInput(nn.Module):
+    """forward takes one dict {'z': ..., 'scale': float}."""
+
+    def __init__(self, nz: int = 8, ch: int = 8) -> None:
+        super().__init__()
+        self.stem = nn.ConvTranspose2d(nz, ch, 4)
+        self.bn = nn.BatchNorm2d(ch)
+        self.out = nn.Conv2d(ch, 3, 3, padding=1)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return torch.tanh(self.out(F.relu(self.bn(self.stem(batch["z"])))) * batch["scale"])
+
+
+@dataclass
+class Latents:
+    z: torch.Tensor
+    truncation: float = 1.0
+
+
+class DataclassInput(DictInput):
+    """forward takes a dataclass of inputs."""
+
+    def forward(self, inputs: Latents) -> torch.Tensor:  # type: ignore[override]
+        return torch.tanh(self.out(F.relu(self.bn(self.stem(inputs.z * inputs.truncation)))))
+
+
+class ZippedBlocks(nn.Module):
+    """A module list zipped with condition chunks: fx cannot iterate a traced tensor's chunks."""
+
+    def __init__(self, nz: int = 8, ch: int = 8, cond: int = 3, depth: int = 3) -> None:
+        super().__init__()
+        self.stem = nn.ConvTranspose2d(nz, ch, 4)
+        self.norms = nn.ModuleList(PlainConditionalBN(ch, cond) for _ in range(depth))
+        self.convs = nn.ModuleList(nn.Conv2d(ch, ch, 3, padding=1) for _ in range(depth))
+        self.out = nn.Conv2d(ch, 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = self.stem(z)
+        for norm, conv, chunk in zip(self.norms, self.convs, y.chunk(len(self.norms), 1), strict=True):
+            h = conv(F.relu(norm(h, chunk)))
+        return torch.tanh(self.out(h))
+
+
+class OtherNorms(nn.Module):
+    """SyncBatchNorm (runs as plain BN in eval on one process), GroupNorm and InstanceNorm2d."""
+
+    def __init__(self, nz: int = 8, ch: int = 8) -> None:
+        super().__init__()
+        self.stem = nn.ConvTranspose2d(nz, ch, 4)
+        self.sync = nn.SyncBatchNorm(ch)
+        self.group = nn.GroupNorm(2, ch)
+        self.instance = nn.InstanceNorm2d(ch, affine=True)
+        self.out = nn.Conv2d(ch, 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.sync(self.stem(z)))
+        h = F.relu(self.instance(self.group(h)))
+        return torch.tanh(self.out(h))
+
+
+class ReusedSequential(nn.Module):
+    """One nn.Sequential(BatchNorm2d, ReLU) applied at two depths of the network."""
+
+    def __init__(self, nz: int = 8, ch: int = 8) -> None:
+        super().__init__()
+        self.stem = nn.ConvTranspose2d(nz, ch, 4)
+        self.norm_act = nn.Sequential(nn.BatchNorm2d(ch), nn.ReLU())
+        self.up = nn.ConvTranspose2d(ch, ch, 4, 2, 1)
+        self.out = nn.Conv2d(ch, 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.norm_act(self.stem(z))
+        return torch.tanh(self.out(self.norm_act(self.up(h))))
