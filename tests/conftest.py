@@ -14,6 +14,20 @@ def _deterministic():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _registries_restored():
+    """A kind, norm class or generator registered by one test never leaks into the next."""
+    from gan_adapters.generators.registry import GENERATORS
+    from gan_adapters.surgery.adapters import ADAPTER_KINDS
+    from gan_adapters.surgery.norms import NORM_CLASSES
+
+    saved = [(registry, dict(registry)) for registry in (ADAPTER_KINDS, NORM_CLASSES, GENERATORS)]
+    yield
+    for registry, content in saved:
+        registry.clear()
+        registry.update(content)
+
+
 @pytest.fixture
 def dcgan() -> GeneratorBundle:
     """gan-face-generate's DCGAN with its shipped, pretrained weights."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +38,8 @@ def test_biggan_example_prints_the_parameter_table_and_trains_a_tiny_model(tmp_p
     table = " ".join(result.stdout.split())
     for label in ("ssa (Noguchi-Harada)", "apgc ratio 1", "apgc ratio 8", "apc (no grouping)"):
         assert label in table
-    assert "40" in table, "40 class-conditional BN sites in BigGAN-deep-128"
+    ssa_row = re.search(r"ssa \(Noguchi-Harada\)\W+(\d+)\W+([\d,]+)\W+1\b", table)
+    assert ssa_row and ssa_row.groups() == ("40", "41,216"), "40 conditional BN sites, 2 x 20,608 channels"
     for name in ("adapters.safetensors", "example-samples.png", "example-interpolation.png"):
         assert (out / name).exists(), name
     with safe_open(str(out / "adapters.safetensors"), framework="pt") as handle:

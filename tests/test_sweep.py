@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from test_training import EMOJI, tiny_config
 from test_training_cli import cli
 
+import gan_adapters as ga
 from gan_adapters.evaluation.evaluator import EvalConfig, Evaluator
 from gan_adapters.evaluation.sweep import SweepConfig, run_sweep
 from gan_adapters.training.trainer import train
@@ -107,7 +109,13 @@ def test_eval_command_on_a_run_and_on_folders(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "KID x1000" in result.stdout
     scores = json.loads((run / "eval.json").read_text())
-    assert scores["generated"] == 8 and scores["real"] == 10 and scores["kid"] > 0
+    assert scores["generated"] == 8 and scores["real"] == 10
+    again = Evaluator(cache=tmp_path / "cache").score_run(
+        run, real, EvalConfig(samples=8, kid_subsets=5), trust_code=True
+    )
+    assert scores["kid"] == pytest.approx(again.kid) and scores["fid"] == pytest.approx(again.fid), (
+        "the command scores what the library scores"
+    )
 
     same = cli(
         "eval",
@@ -140,3 +148,20 @@ def test_cached_real_features_are_reused(tmp_path):
     evaluator.score_run(run, EMOJI, config, trust_code=True)
     evaluator.score_run(run, EMOJI, config, trust_code=True)
     assert calls == [5, 100], "generated and real once; the second evaluation read both from the cache"
+
+
+def test_cell_folders_never_leave_the_sweep_folder(tmp_path):
+    from gan_adapters.evaluation.sweep import Domain, Method, cell_name
+
+    name = cell_name(Domain(name="../../somewhere", data="x"), Method(ga.AdapterConfig(kind="ssa")), 6, 0)
+    assert name == "somewhere-ssa-n6-s0" and "/" not in name
+
+
+def test_a_planted_link_in_a_run_folder_is_refused(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (tmp_path / "outside").mkdir()
+    (run / "samples").symlink_to(tmp_path / "outside")
+    with pytest.raises(ga.ConfigError, match="leads outside"):
+        train(tiny_config(steps=2), run, overwrite=True)
+    assert not list((tmp_path / "outside").iterdir())

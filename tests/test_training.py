@@ -131,6 +131,45 @@ def test_resume_refuses_unsafe_changes_and_past_the_end(tmp_path):
         train(tiny_config(steps=8), run, resume=True, overwrite=True)
 
 
+def test_a_damaged_checkpoint_is_detected_and_the_run_resumes_bit_exactly_from_the_one_before(
+    tmp_path, caplog
+):
+    reference = train(tiny_config(steps=12, checkpoint_every=4), tmp_path / "reference")
+    for damage in ("truncate", "flip"):
+        run = tmp_path / damage
+        train(tiny_config(steps=8, checkpoint_every=4), run)
+        data = (run / "checkpoint.pt").read_bytes()
+        if damage == "truncate":
+            (run / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+        else:
+            middle = len(data) // 2
+            (run / "checkpoint.pt").write_bytes(
+                data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+            )
+        resumed = train(tiny_config(steps=12, checkpoint_every=4), run, resume=True)
+        assert json.loads((run / "run.json").read_text())["resumed_from"] == 4, "from checkpoint-previous.pt"
+        assert "resuming from checkpoint-previous.pt" in caplog.text
+        ours, theirs = (
+            adapter_file_tensors(resumed.paths.adapters),
+            adapter_file_tensors(reference.paths.adapters),
+        )
+        assert all(torch.equal(ours[k], theirs[k]) for k in theirs), damage
+
+
+def test_resume_refuses_a_data_folder_whose_images_changed(tmp_path):
+    train(tiny_config(steps=4, checkpoint_every=2), tmp_path / "run")
+    other = tmp_path / "other"
+    other.mkdir()
+    for path in sorted(EMOJI.iterdir())[6:12]:
+        shutil.copy(path, other / path.name)
+    with pytest.raises(RunFolderError, match="are not the ones the run .* started with"):
+        train(tiny_config(steps=8, data=str(other)), tmp_path / "run", resume=True)
+    moved = tmp_path / "moved"
+    shutil.copytree(EMOJI, moved)
+    finished = train(tiny_config(steps=6, data=str(moved)), tmp_path / "run", resume=True)
+    assert finished.steps == 6, "the same images in another folder resume fine"
+
+
 def _image_folder(tmp_path: Path, count: int, extra: dict[str, bytes] | None = None) -> Path:
     folder = tmp_path / "images"
     folder.mkdir()
@@ -183,9 +222,33 @@ def test_recipe_round_trips_and_refuses_unknown_keys(tmp_path):
 
 
 def test_bf16_autocast_and_gradient_accumulation_run_on_the_cpu(tmp_path):
-    result = train(tiny_config(steps=4, precision="bf16", grad_accum=2, checkpoint_every=4), tmp_path / "run")
+    conv_outputs = []
+    record = torch.nn.modules.module.register_module_forward_hook(
+        lambda module, args, output: (
+            conv_outputs.append(output.dtype)
+            if isinstance(module, torch.nn.ConvTranspose2d) and torch.is_grad_enabled()
+            else None
+        )
+    )
+    try:
+        result = train(
+            tiny_config(steps=4, precision="bf16", grad_accum=2, checkpoint_every=4), tmp_path / "run"
+        )
+    finally:
+        record.remove()
+    assert conv_outputs and set(conv_outputs) == {torch.bfloat16}, (
+        "autocast ran the generator's convs in bf16"
+    )
     rows = read_metrics(result.paths.metrics)
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
     checkpoint = read_checkpoint(result.paths.checkpoint)
     assert checkpoint["scheduler"]["last_epoch"] == 2, "4 steps, one optimizer update per 2"
     assert checkpoint["optimizer"]["state"], "Adam stepped"
+
+
+def test_a_batch_that_does_not_split_over_the_processes_is_refused():
+    from gan_adapters.training.trainer import batch_per_step
+
+    assert batch_per_step(25, 100, 1) == 25 and batch_per_step(25, 6, 2) == 6
+    with pytest.raises(ga.ConfigError, match="a batch of 5 images .* does not split over 2 processes"):
+        batch_per_step(25, 5, 2)

@@ -35,8 +35,13 @@ class ImageSet:
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB, with any transparency composited on white (emoji and icons are drawn on alpha)."""
-    if image.mode in ("RGBA", "LA", "P"):
+    """RGB, with any transparency composited on white (emoji and icons are drawn on alpha);
+    16- and 32-bit greyscale scaled to 8 bits (PIL's own conversion would clip them to white)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
+    if image.mode in ("RGBA", "LA", "P", "PA"):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gan_adapters.errors import RunFolderError
-from gan_adapters.files import write_text_atomically
+from gan_adapters.files import inside, write_text_atomically
 
 METRIC_COLUMNS = ("step", "loss", "l1", "perceptual", "latent_reg", "embedding", "lr", "seconds")
 
@@ -63,6 +63,8 @@ class RunPaths:
             raise RunFolderError(
                 f"{self.root} already holds a run; pass --resume to continue it or --overwrite to start over"
             )
+        for path in (*self._files(), self.samples):
+            inside(self.root, path.name)  # a link planted in a run folder must not lead outside it
         for stale in self.root.glob(".*.*"):  # temporary files of writes that were killed
             if stale.is_file() and any(stale.name.startswith(f".{p.name}.") for p in self._files()):
                 stale.unlink()

@@ -126,13 +126,7 @@ def _start(
     torch.manual_seed(config.seed)
     bundle, embedding = prepare_model(config)
     data = load_image_folder(config.data, bundle.image_size, config.images, config.strict_data)
-    world = accelerator.num_processes
-    batch = min(config.batch_size, len(data))
-    if batch % world:
-        raise ConfigError(
-            f"a batch of {batch} images does not split over {world} processes; "
-            f"pick a --batch-size that is a multiple of {world}"
-        )
+    batch = batch_per_step(config.batch_size, len(data), accelerator.num_processes)
     shape = (len(data), *bundle.latent_shape)
     initial = (
         torch.zeros(shape)
@@ -144,6 +138,17 @@ def _start(
         restore(session, checkpoint, paths.checkpoint)
     session.prepare_for_training()
     return session
+
+
+def batch_per_step(batch_size: int, images: int, processes: int) -> int:
+    """Images per step (at most all of them), refused unless it splits evenly over the processes."""
+    batch = min(batch_size, images)
+    if batch % processes:
+        raise ConfigError(
+            f"a batch of {batch} images ({images} in the folder, --batch-size {batch_size}) does not split "
+            f"over {processes} processes; pick a --batch-size that is a multiple of {processes}"
+        )
+    return batch
 
 
 def _train_step(session: Session, step: int) -> dict[str, float]:
