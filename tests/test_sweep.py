@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 from test_training import EMOJI, tiny_config
 from test_training_cli import cli
@@ -61,7 +63,9 @@ def test_sweep_runs_every_cell_once_and_writes_table_and_plot(tmp_path):
     recipe = tmp_path / "sweep.toml"
     recipe.write_text(SWEEP.format(data=EMOJI, real=small_real_set(tmp_path)))
     config = SweepConfig.from_toml(recipe)
-    assert [m.label for m in config.methods] == ["ssa", "apgc-ratio2"] and config.methods[1].lr == 1e-2
+    assert [m.label for m in config.methods] == ["ssa", "apgc-ratio2"] and config.methods[1].train == {
+        "lr": 1e-2
+    }
     evaluator = Evaluator(cache=tmp_path / "cache")
     seen = []
     rows = run_sweep(
@@ -165,3 +169,85 @@ def test_a_planted_link_in_a_run_folder_is_refused(tmp_path):
     with pytest.raises(ga.ConfigError, match="leads outside"):
         train(tiny_config(steps=2), run, overwrite=True)
     assert not list((tmp_path / "outside").iterdir())
+
+
+TUNED = """
+[base]
+model = "tiny_models:tiny_dcgan"
+steps = 4
+batch_size = 6
+perceptual = "none"
+sample_every = 4
+checkpoint_every = 4
+
+[[domains]]
+name = "faces"
+data = "{data}"
+real = "{real}"
+validation = "{validation}"
+
+[[methods]]
+kind = "ssa"
+lrs = [1e-4, 3e-2]
+
+[[methods]]
+recipe = "adversarial"
+kind = "ssa"
+d_lr = 1e-3
+
+[grid]
+images = [6]
+seeds = [0]
+
+[tuning]
+images = 6
+steps = 3
+samples = 6
+
+[eval]
+samples = 6
+kid_subsets = 5
+"""
+
+
+def test_learning_rates_are_tuned_on_validation_images_and_recipes_are_rows(tmp_path):
+    real = small_real_set(tmp_path)
+    validation = tmp_path / "validation"
+    validation.mkdir()
+    for path in sorted(EMOJI.glob("*.png"))[40:48]:
+        Image.open(path).save(validation / path.name)
+    recipe = tmp_path / "sweep.toml"
+    recipe.write_text(TUNED.format(data=EMOJI, real=real, validation=validation))
+    config = SweepConfig.from_toml(recipe)
+    assert [m.label for m in config.methods] == ["ssa", "adversarial-ssa"]
+    rows = run_sweep(config, tmp_path / "out", evaluator=Evaluator(cache=tmp_path / "cache"), trust_code=True)
+    tuning = list(csv.DictReader((tmp_path / "out" / "tuning.csv").open()))
+    assert [(r["method"], r["lr"]) for r in tuning] == [("ssa", "0.0001"), ("ssa", "0.03")]
+    assert sum(r["chosen"] == "yes" for r in tuning) == 1
+    chosen = next(r for r in tuning if r["chosen"] == "yes")
+    by_method = {r["method"]: r for r in rows}
+    assert by_method["ssa"]["lr"] == chosen["lr"], "the cell trained with the tuned learning rate"
+    assert by_method["adversarial-ssa"]["recipe"] == "adversarial"
+    for row in rows:  # the flag follows the measured spread (a random tiny generator is often uniform)
+        assert (float(row["spread"]) < 0.3) == bool(row["degenerate"]), row
+    assert "| adversarial-ssa |" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_degenerate_cells_are_flagged_in_the_table_and_the_plot(tmp_path):
+    from gan_adapters.evaluation.metrics import score
+    from gan_adapters.evaluation.results import plot_results, results_table
+
+    real = torch.randn(20, 8)
+    constant = score(torch.ones(20, 8), real, kid_subsets=3)
+    varied = score(torch.randn(20, 8), real, kid_subsets=3)
+    assert constant.spread_generated == 0 and "0% as varied" in constant.degenerate
+    assert varied.degenerate == "" and varied.spread_generated > 0.5 * varied.spread_real
+    row = dict(domain="d", ratio="1", kid="0.1", kmmd="0.2", images="25", recipe="supervised", lr="0.001")
+    rows = [
+        row | dict(method="ssa", seed="0", degenerate=""),
+        row | dict(method="apc", seed="0", degenerate=constant.degenerate),
+    ]
+    table = results_table(rows)
+    assert "| apc | 1 | 0.001 | 100.0 ± 0.0 / 0.2000 ± 0.0000 ⚠ 1/1 degenerate |" in table
+    assert "| ssa | 1 | 0.001 | 100.0 ± 0.0 / 0.2000 ± 0.0000 |" in table
+    assert plot_results(rows, tmp_path / "plot.png").exists()

@@ -28,7 +28,7 @@ def evaluate(
     ],
     real: Annotated[Path, typer.Argument(help="A folder of real images of the target domain.")],
     samples: Annotated[int, typer.Option("--samples", "-n", help="Images to sample from a run.")] = 100,
-    prior: Prior = "fitted",
+    prior: Prior = "auto",
     sigma: Sigma = None,
     truncation: Truncation = None,
     seed: Seed = 0,

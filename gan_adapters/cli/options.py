@@ -60,8 +60,9 @@ Seed = Annotated[int, typer.Option(help="Random seed (same seed, same images).")
 Prior = Annotated[
     str,
     typer.Option(
-        help="'fitted': a Gaussian fitted to the run's learned latents (samples where training was); "
-        "'normal': N(0, sigma^2), the paper's protocol."
+        help="'auto': fitted for a supervised run, normal for an adversarial one; "
+        "'fitted': a Gaussian fitted to the run's learned latents (samples where training was); "
+        "'normal': N(0, sigma^2), the paper's protocol (sigma 1 for adversarial runs)."
     ),
 ]
 Sigma = Annotated[

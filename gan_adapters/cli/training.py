@@ -38,6 +38,27 @@ from gan_adapters.training.recipe import TrainConfig
 def finetune(  # long: typer declares each option as a parameter; the body is short
     source: Annotated[Path, typer.Argument(help="A folder of target images, or a recipe .toml file.")],
     model: ModelName = None,
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            help="supervised (Noguchi & Harada: per-image latents, L1 + perceptual) or adversarial "
+            "(hinge loss against a projected discriminator, z ~ N(0, I)). [default: supervised]"
+        ),
+    ] = None,
+    recon_weight: Annotated[
+        float | None,
+        typer.Option(help="adversarial: blend in the supervised terms with this weight. [default: 0]"),
+    ] = None,
+    d_lr: Annotated[
+        float | None, typer.Option(help="adversarial: discriminator heads' learning rate. [default: 2e-3]")
+    ] = None,
+    log_with: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Log losses and sample grids to an Accelerate tracker (tensorboard, wandb, ...; "
+            "repeatable); files go to OUT/logs."
+        ),
+    ] = None,
     images: Annotated[
         int | None, typer.Option(help="Use the first N images of the folder (sorted by name).")
     ] = None,
@@ -90,13 +111,18 @@ def finetune(  # long: typer declares each option as a parameter; the body is sh
     *,
     adapter_options: dict[str, Any],
 ) -> None:
-    """Fine-tune adapters on a folder of 25-100 images (Noguchi & Harada's recipe).
+    """Fine-tune adapters on a folder of 25-100 images.
 
-    Each image gets a learned latent; the loss is L1 + perceptual + a latent regulariser; only
-    the adapters, the latents (and a class embedding) train. Writes to --out: config.toml,
+    Supervised recipe (default, Noguchi & Harada): each image gets a learned latent; the loss is
+    L1 + perceptual + a latent regulariser; only the adapters, the latents (and a class
+    embedding) train. Adversarial recipe (--recipe adversarial): hinge loss against a projected
+    discriminator on frozen EfficientNet-Lite0 features, DiffAugment, z ~ N(0, I); only the
+    adapters and the discriminator's heads train; --recon-weight blends the supervised terms in. Writes to --out: config.toml,
     metrics.csv, samples/step-*.png, checkpoint.pt and adapters.safetensors.
 
     Example: gan-adapters finetune examples/data/emoji-faces --images 25 --kind apgc --ratio 4 --steps 800 -o runs/emoji
+
+    Adversarial, logged to TensorBoard: gan-adapters finetune examples/data/emoji-animals --recipe adversarial --log-with tensorboard
 
     Several processes: accelerate launch --multi_gpu --num_processes 2 -m gan_adapters finetune ...
     (on CPUs: torchrun --nproc_per_node 2 -m gan_adapters finetune ...).
@@ -111,8 +137,8 @@ def finetune(  # long: typer declares each option as a parameter; the body is sh
     config = TrainConfig.from_toml(source) if source.suffix == ".toml" else TrainConfig(data=str(source))
     if model is None:
         refuse_untrusted_code(config.model, source, trust_code)
-    given = dict(model=model, images=images, steps=steps, batch_size=batch_size, lr=lr, latent_lr=latent_lr,
-                 perceptual=perceptual, precision=precision, compile=compile, grad_accum=grad_accum, seed=seed,
+    given = dict(recipe=recipe, recon_weight=recon_weight, d_lr=d_lr, log_with=log_with, model=model,
+                 images=images, steps=steps, batch_size=batch_size, lr=lr, latent_lr=latent_lr, perceptual=perceptual, precision=precision, compile=compile, grad_accum=grad_accum, seed=seed,
                  sample_every=sample_every, checkpoint_every=checkpoint_every, strict_data=strict or None,
                  perceptual_weights_path=str(vgg_weights) if vgg_weights else None)  # fmt: skip
     adapter = apply_adapter_options(config.adapter, adapter_options)
@@ -157,7 +183,7 @@ def sample(
         typer.Argument(metavar="RUN", help="A run folder, or an adapter .safetensors file (then --model)."),
     ],
     count: Annotated[int, typer.Option("--count", "-n", help="How many images.")] = 16,
-    prior: Prior = "fitted",
+    prior: Prior = "auto",
     sigma: Sigma = None,
     truncation: Truncation = None,
     seed: Seed = 0,
@@ -178,9 +204,10 @@ def sample(
     Example: gan-adapters sample runs/emoji -n 32   (or --prior normal --sigma 0.5, the paper's protocol)
     """
     from gan_adapters.images import make_grid, save_images, save_png
-    from gan_adapters.training.adapted import draw_latents, generate, load_run
+    from gan_adapters.training.adapted import draw_latents, generate, load_run, resolve_prior
 
     run = load_run(run_path, model, trust_code=trust_code)
+    prior = resolve_prior(run, prior)
     images = generate(run, draw_latents(run, count, prior, sigma, truncation, seed))
     out = out or (run_path if run_path.is_dir() else run_path.parent) / f"samples-{prior}-seed{seed}"
     files = save_images(images, out)
@@ -212,7 +239,7 @@ def interpolate(
             help="'random': two random latents; 'training': the learned latents of two training images."
         ),
     ] = "random",
-    prior: Prior = "fitted",
+    prior: Prior = "auto",
     sigma: Sigma = None,
     truncation: Truncation = None,
     seed: Seed = 0,

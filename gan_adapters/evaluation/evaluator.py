@@ -23,7 +23,7 @@ class EvalConfig(Serialisable):
     config_name = "eval config"
 
     samples: int = 100
-    prior: str = "fitted"
+    prior: str = "auto"
     sigma: float | None = None
     truncation: float | None = None
     seed: int = 0

@@ -31,10 +31,33 @@ class Scores:
     kmmd_bandwidth: float
     generated: int
     real: int
+    spread_generated: float = 0.0
+    """Mean pairwise feature distance within the generated set (0: every image the same)."""
+    spread_real: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
         """Plain data."""
         return asdict(self)
+
+    @property
+    def degenerate(self) -> str:
+        """Why the generated set is degenerate ('' when it is not): near-constant samples, or
+        far less varied than the real set, get KID numbers that compare nothing."""
+        if self.spread_real > 0 and self.spread_generated < DEGENERATE_SPREAD * self.spread_real:
+            return f"samples only {self.spread_generated / self.spread_real:.0%} as varied as the real set"
+        return ""
+
+
+DEGENERATE_SPREAD = 0.3
+"""A generated set whose spread is below this fraction of the real set's is flagged."""
+
+
+def spread(features: torch.Tensor) -> float:
+    """Mean pairwise Euclidean distance within a feature set (0 for fewer than two)."""
+    if len(features) < 2:
+        return 0.0
+    distances = torch.cdist(features.double(), features.double())
+    return float(distances.sum() / (len(features) * (len(features) - 1)))
 
 
 def polynomial_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -115,4 +138,7 @@ def score(
     """KID, KMMD and FID of generated features against real features."""
     kid_mean, kid_std = kid(generated, real, kid_subsets, kid_subset_size, seed)
     kmmd_value, bandwidth = kmmd(generated, real, kmmd_bandwidth)
-    return Scores(kid_mean, kid_std, kmmd_value, fid(generated, real), bandwidth, len(generated), len(real))
+    return Scores(
+        kid_mean, kid_std, kmmd_value, fid(generated, real), bandwidth, len(generated), len(real),
+        spread(generated), spread(real),
+    )  # fmt: skip

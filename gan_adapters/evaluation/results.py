@@ -13,23 +13,28 @@ from gan_adapters.files import write_atomically
 log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = (
-    "cell", "domain", "method", "kind", "ratio", "adapter_parameters", "images", "seed", "steps",
-    "train_seconds", "final_l1", "kid", "kid_std", "kmmd", "fid",
+    "cell", "domain", "method", "recipe", "kind", "ratio", "adapter_parameters", "images", "seed", "steps",
+    "lr", "train_seconds", "final_l1", "kid", "kid_std", "kmmd", "fid", "spread", "degenerate",
 )  # fmt: skip
+"""results.csv; `spread` is the samples' feature spread over the real set's, `degenerate` why a
+cell's samples are too uniform to score (empty when they are fine)."""
+TUNING_COLUMNS = ("cell", "domain", "method", "lr", "kid", "spread", "degenerate", "chosen")
 
 
 def read_results(path: Path) -> list[dict[str, str]]:
-    """results.csv rows (empty when there is none yet)."""
+    """results.csv (or tuning.csv) rows (empty when there is none yet)."""
     if not path.exists():
         return []
     with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
 
 
-def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
+def write_results(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...] = RESULT_COLUMNS) -> None:
+    """Rows as CSV, atomically."""
+
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS)
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
 
@@ -42,8 +47,9 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return mean, std
 
 
-def aggregate(rows: list[dict[str, str]]) -> dict[tuple[str, str, int], dict[str, float]]:
-    """Mean and std over seeds of KID (x1000) and KMMD per (domain, method, images)."""
+def aggregate(rows: list[dict[str, str]]) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """Per (domain, method, images): mean and std over seeds of KID (x1000) and KMMD, the ratio,
+    recipe and learning rate, and how many seeds were degenerate."""
     groups: dict[tuple[str, str, int], list[dict[str, str]]] = {}
     for row in rows:
         groups.setdefault((row["domain"], row["method"], int(row["images"])), []).append(row)
@@ -51,37 +57,48 @@ def aggregate(rows: list[dict[str, str]]) -> dict[tuple[str, str, int], dict[str
     for key, members in groups.items():
         kid_mean, kid_std = _mean_std([1000 * float(r["kid"]) for r in members])
         kmmd_mean, kmmd_std = _mean_std([float(r["kmmd"]) for r in members])
-        table[key] = {"kid": kid_mean, "kid_std": kid_std, "kmmd": kmmd_mean, "kmmd_std": kmmd_std,
-                      "ratio": float(members[0]["ratio"]), "seeds": len(members)}  # fmt: skip
+        table[key] = {
+            "kid": kid_mean, "kid_std": kid_std, "kmmd": kmmd_mean, "kmmd_std": kmmd_std,
+            "ratio": float(members[0]["ratio"]), "seeds": len(members),
+            "recipe": members[0].get("recipe") or "supervised", "lr": members[0].get("lr") or "",
+            "degenerate": sum(bool(r.get("degenerate")) for r in members),
+        }  # fmt: skip
     return table
 
 
+def _cell(entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return "-"
+    text = f"{entry['kid']:.1f} ± {entry['kid_std']:.1f} / {entry['kmmd']:.4f} ± {entry['kmmd_std']:.4f}"
+    return text + (f" ⚠ {entry['degenerate']}/{entry['seeds']} degenerate" if entry["degenerate"] else "")
+
+
 def results_table(rows: list[dict[str, str]]) -> str:
-    """Markdown in the research table's layout: rows method and ratio, columns training-set sizes."""
+    """Markdown in the research table's layout: rows method (with its ratio and learning rate),
+    columns training-set sizes; cells whose samples were degenerate are marked ⚠."""
     table = aggregate(rows)
     lines = []
     for domain in dict.fromkeys(r["domain"] for r in rows):
         methods = list(dict.fromkeys(r["method"] for r in rows if r["domain"] == domain))
         sizes = sorted({n for (d, _, n) in table if d == domain})
         lines += [f"### {domain}: KID x1000 / KMMD (mean ± std over seeds; lower is better)", ""]
-        lines.append("| method | ratio vs ssa | " + " | ".join(f"{n} images" for n in sizes) + " |")
-        lines.append("|---|---|" + "---|" * len(sizes))
+        lines.append("| method | ratio vs ssa | lr | " + " | ".join(f"{n} images" for n in sizes) + " |")
+        lines.append("|---|---|---|" + "---|" * len(sizes))
         for method in methods:
-            cells = []
-            for n in sizes:
-                entry = table.get((domain, method, n))
-                cells.append(
-                    "-" if entry is None else
-                    f"{entry['kid']:.1f} ± {entry['kid_std']:.1f} / {entry['kmmd']:.4f} ± {entry['kmmd_std']:.4f}"
-                )  # fmt: skip
-            ratio = next(v["ratio"] for (d, m, _), v in table.items() if d == domain and m == method)
-            lines.append(f"| {method} | {ratio:.3g} | " + " | ".join(cells) + " |")
+            first = next(v for (d, m, _), v in table.items() if d == domain and m == method)
+            cells = [_cell(table.get((domain, method, n))) for n in sizes]
+            lines.append(f"| {method} | {first['ratio']:.3g} | {first['lr']} | " + " | ".join(cells) + " |")
         lines.append("")
+    if any(v["degenerate"] for v in table.values()):
+        lines.append(
+            "⚠: samples far less varied than the real set (near-constant); their KID compares nothing."
+        )
     return "\n".join(lines)
 
 
 def plot_results(rows: list[dict[str, str]], path: Path) -> Path | None:
-    """KID and KMMD against the parameter ratio (log scale), one line per training-set size."""
+    """KID and KMMD against the parameter ratio (log scale), one line per recipe and training-set
+    size; degenerate cells are red crosses."""
     try:
         import matplotlib
 
@@ -92,22 +109,30 @@ def plot_results(rows: list[dict[str, str]], path: Path) -> Path | None:
         return None
     table = aggregate(rows)
     domains = list(dict.fromkeys(r["domain"] for r in rows))
-    figure, axes = plt.subplots(len(domains), 2, figsize=(10, 3.6 * len(domains)), squeeze=False)
+    figure, axes = plt.subplots(len(domains), 2, figsize=(11, 3.8 * len(domains)), squeeze=False)
     for row_axes, domain in zip(axes, domains, strict=True):
         for axis, metric, label in ((row_axes[0], "kid", "KID x1000"), (row_axes[1], "kmmd", "KMMD")):
-            for n in sorted({n for (d, _, n) in table if d == domain}):
-                points = sorted((v["ratio"], v[metric], v[f"{metric}_std"]) for (d, _, size), v in table.items()
-                                if d == domain and size == n)  # fmt: skip
-                xs, ys, errs = zip(*points, strict=True)
-                axis.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=f"{n} images")
+            _plot_metric(axis, {k: v for k, v in table.items() if k[0] == domain}, metric)
             axis.set_xscale("log", base=2)
             axis.set_xlabel("adapter parameters / ssa parameters")
             axis.set_ylabel(label)
             axis.set_title(f"{domain}: {label} (lower is better)")
             axis.grid(alpha=0.3)
-            axis.legend()
+            axis.legend(fontsize=7)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def _plot_metric(axis, table: dict[tuple[str, str, int], dict[str, Any]], metric: str) -> None:
+    lines = sorted({(v["recipe"], n) for (_, _, n), v in table.items()})
+    for recipe, n in lines:
+        points = sorted((v["ratio"], v[metric], v[f"{metric}_std"], v["degenerate"]) for (_, _, size), v in table.items()
+                        if size == n and v["recipe"] == recipe)  # fmt: skip
+        xs, ys, errs, bad = zip(*points, strict=True)
+        axis.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=f"{recipe}, {n} images")
+        flagged = [(x, y) for x, y, b in zip(xs, ys, bad, strict=True) if b]
+        if flagged:
+            axis.scatter(*zip(*flagged, strict=True), marker="x", s=80, color="red", zorder=3)

@@ -83,22 +83,34 @@ def load_run(
     return AdaptedRun(bundle, extras.get("latents"), config)
 
 
-PRIORS = ("fitted", "normal")
+PRIORS = ("auto", "fitted", "normal")
+"""auto: 'fitted' for a run that learned per-image latents with the supervised recipe, else 'normal'."""
+
+
+def resolve_prior(run: AdaptedRun, prior: str) -> str:
+    """'auto' made concrete: 'fitted' for a supervised run with learned latents, else 'normal'."""
+    if prior != "auto":
+        return prior
+    adversarial = run.config is not None and run.config.recipe == "adversarial"
+    return "fitted" if run.latents is not None and len(run.latents) > 1 and not adversarial else "normal"
 
 
 def draw_latents(
     run: AdaptedRun,
     count: int,
-    prior: str = "fitted",
+    prior: str = "auto",
     sigma: float | None = None,
     truncation: float | None = None,
     seed: int = 0,
 ) -> torch.Tensor:
     """Latents for `count` images: from a Gaussian fitted to the run's learned latents
     ('fitted'; `sigma` scales its std, default 1) or from N(0, sigma^2) ('normal'; default
-    sigma: the run's `sample_sigma`, else 0.5, the official default)."""
+    sigma: 1 for the adversarial recipe, which trains on N(0, I), else the run's
+    `sample_sigma`, 0.5 by default as in the official code). 'auto' picks as PRIORS says."""
     generator = torch.Generator().manual_seed(seed)
     shape = run.bundle.latent_shape
+    adversarial = run.config is not None and run.config.recipe == "adversarial"
+    prior = resolve_prior(run, prior)
     if prior == "fitted":
         if run.latents is None or len(run.latents) < 2:
             raise GanAdaptersError("this adapter file holds no learned latents to fit; use the normal prior")
@@ -109,7 +121,7 @@ def draw_latents(
     if prior != "normal":
         raise GanAdaptersError(f"prior must be one of {', '.join(PRIORS)}, got {prior!r}")
     if sigma is None:
-        sigma = run.config.sample_sigma if run.config is not None else 0.5
+        sigma = 1.0 if adversarial else run.config.sample_sigma if run.config is not None else 0.5
     return sample_latents(count, shape, sigma=sigma, truncation=truncation, generator=generator)
 
 

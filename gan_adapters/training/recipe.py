@@ -15,8 +15,12 @@ from typing import Any, Self
 from gan_adapters.errors import ConfigError
 from gan_adapters.serial import Serialisable
 from gan_adapters.surgery.config import AdapterConfig
+from gan_adapters.training.augment import check_policy
 
 PRECISIONS = ("no", "bf16", "fp16")
+RECIPES = ("supervised", "adversarial")
+"""supervised: Noguchi & Harada (per-image latents, L1 + perceptual). adversarial: hinge loss
+against a projected discriminator, z ~ N(0, I), optionally blended with the supervised terms."""
 
 
 @dataclass
@@ -25,6 +29,8 @@ class TrainConfig(Serialisable):
 
     config_name = "recipe"
 
+    recipe: str = "supervised"
+    """'supervised' (Noguchi & Harada) or 'adversarial' (a projected discriminator; see recon_weight)."""
     data: str = ""
     """Folder of target images (a recipe's relative path is relative to the recipe)."""
     images: int | None = None
@@ -61,12 +67,33 @@ class TrainConfig(Serialisable):
     checkpoint_every: int = 500
     sample_sigma: float = 0.5
     strict_data: bool = False
+    recon_weight: float = 0.0
+    """Adversarial recipe: weight of the supervised recipe's terms (per-image latents, L1 +
+    perceptual + latent regulariser); 0 trains adversarially alone."""
+    d_lr: float = 2e-3
+    """Adversarial recipe: learning rate of the discriminator's heads."""
+    augment: str = "color,translation,cutout"
+    """Adversarial recipe: DiffAugment policy applied to real and generated images."""
+    disc_width: int = 64
+    """Adversarial recipe: channels of the projected discriminator's mixing and heads."""
+    log_with: list[str] = field(default_factory=list)
+    """Accelerate trackers to log losses and sample grids to ('tensorboard', 'wandb', ...)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.adapter, dict):
             self.adapter = AdapterConfig.from_dict(self.adapter)
         if self.latent_init not in ("zeros", "prior"):
             raise ConfigError(f"latent_init must be 'zeros' or 'prior', got {self.latent_init!r}")
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
+        if self.recipe == "supervised" and self.recon_weight:
+            raise ConfigError("recon_weight blends the supervised terms into the adversarial recipe; "
+                              "the supervised recipe is all reconstruction")  # fmt: skip
+        if self.recipe == "adversarial" and self.grad_accum != 1:
+            raise ConfigError("the adversarial recipe updates D and G every step: grad_accum must be 1")
+        if self.recon_weight < 0:
+            raise ConfigError(f"recon_weight must be at least 0, got {self.recon_weight}")
+        check_policy(self.augment)
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         for name in (
@@ -81,9 +108,14 @@ class TrainConfig(Serialisable):
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.images is not None and self.images < 1:
             raise ConfigError(f"images must be at least 1, got {self.images}")
-        for name in ("lr", "latent_lr", "embedding_lr", "sample_sigma"):
+        for name in ("lr", "latent_lr", "embedding_lr", "sample_sigma", "d_lr"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+
+    @property
+    def reconstructs(self) -> bool:
+        """Whether per-image latents and the reconstruction terms are trained."""
+        return self.recipe == "supervised" or self.recon_weight > 0
 
     @classmethod
     def from_toml(cls, source: str | Path) -> Self:

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAFE_TO_CHANGE = (
-    "steps", "lr", "latent_lr", "embedding_lr", "sample_every", "checkpoint_every", "compile", "data",
+    "steps", "lr", "latent_lr", "embedding_lr", "d_lr", "sample_every", "checkpoint_every", "compile",
+    "data", "log_with",
 )  # fmt: skip
 """Options a resumed run may change: they do not change what the checkpoint holds. `data` may
 move, but its images must be the same (checked by content)."""
@@ -60,6 +61,8 @@ def write_training_checkpoint(session: Session, step: int) -> None:
     }
     if state.embedding is not None:
         payload["class_embedding"] = state.embedding.embedding.detach().cpu().clone()
+    if session.critic is not None:
+        payload |= session.critic.state()
     if paths.checkpoint.exists():
         os.replace(paths.checkpoint, paths.previous_checkpoint)
         if paths.checksum.exists():
@@ -135,6 +138,8 @@ def restore(session: Session, checkpoint: dict, path: Path) -> None:
             state.embedding.embedding.copy_(checkpoint["class_embedding"])
     session.optimizer.load_state_dict(checkpoint["optimizer"])
     session.scheduler.load_state_dict(checkpoint["scheduler"])
+    if session.critic is not None:
+        session.critic.load(checkpoint, session.config.d_lr)
     _apply_learning_rates(session)
     session.start = session.last_checkpoint = int(checkpoint["step"])
 

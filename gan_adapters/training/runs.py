@@ -22,7 +22,10 @@ from typing import Any
 from gan_adapters.errors import RunFolderError
 from gan_adapters.files import inside, write_text_atomically
 
-METRIC_COLUMNS = ("step", "loss", "l1", "perceptual", "latent_reg", "embedding", "lr", "seconds")
+METRIC_COLUMNS = (
+    "step", "loss", "l1", "perceptual", "latent_reg", "embedding", "g_adv", "d_loss", "lr", "seconds",
+)  # fmt: skip
+"""Terms a recipe does not have are written as 0."""
 
 
 @dataclass(frozen=True)
@@ -91,9 +94,8 @@ class MetricsLog:
         self._writer.writerows(kept)
 
     def write(self, row: dict[str, float]) -> None:
-        self._writer.writerow(
-            {k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in METRIC_COLUMNS}
-        )
+        values = {k: row.get(k, 0.0) for k in METRIC_COLUMNS}
+        self._writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in values.items()})
         self._handle.flush()
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
+from PIL import Image
 from torch import nn
 
 from gan_adapters.generators.registry import GeneratorBundle, load_generator
@@ -16,6 +17,7 @@ from gan_adapters.images import make_grid, save_png
 from gan_adapters.surgery.inject import inject
 from gan_adapters.surgery.manage import trainable_parameters
 from gan_adapters.surgery.saving import save_adapters
+from gan_adapters.training.critic import Critic
 from gan_adapters.training.data import ImageSet
 from gan_adapters.training.embedding import LearnedEmbedding, replace_class_embedding
 from gan_adapters.training.latents import chamfer_to_prior, sample_latents
@@ -44,10 +46,25 @@ class TrainState(nn.Module):
         self.embedding = embedding
         self._inputs = bundle.forward_inputs
 
-    def forward(self, indices: torch.Tensor, jitter: torch.Tensor, prior: torch.Tensor):
-        z = self.latents[indices] + jitter
-        images = self.generator(*self._inputs(z, None))
-        return images, chamfer_to_prior(self.latents, prior)
+    def forward(
+        self,
+        z: torch.Tensor | None = None,
+        indices: torch.Tensor | None = None,
+        jitter: torch.Tensor | None = None,
+        prior: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Images for random latents `z` and/or reconstructions of training images `indices`
+        (their latents plus `jitter`), in one generator call; with reconstructions, the latent
+        regulariser against `prior` samples too."""
+        codes = ([z] if z is not None else []) + (
+            [self.latents[indices] + jitter] if indices is not None else []
+        )
+        images = self.generator(*self._inputs(torch.cat(codes), None))
+        first = 0 if z is None else z.shape[0]
+        out = {"random": images[:first]} if z is not None else {}
+        if indices is not None:
+            out |= {"recon": images[first:], "latent_reg": chamfer_to_prior(self.latents, prior)}
+        return out
 
 
 def prepare_model(config: TrainConfig) -> tuple[GeneratorBundle, LearnedEmbedding | None]:
@@ -95,6 +112,8 @@ class Session:
     last_checkpoint: int | None = None
     perceptual: PerceptualLoss | None = None
     target_features: list[torch.Tensor] | None = None
+    critic: Critic | None = None
+    """The discriminator side of the adversarial recipe."""
 
     @classmethod
     def build(cls, config, paths, accelerator, bundle, embedding, data: ImageSet, latents, batch) -> Session:
@@ -102,6 +121,7 @@ class Session:
         layout = torch.channels_last if config.channels_last else torch.contiguous_format
         bundle.model.to(memory_format=layout)  # before the optimizer and DDP see the parameters
         state = TrainState(bundle, latents, embedding)
+        state.latents.requires_grad_(config.reconstructs)  # DDP refuses parameters that get no gradient
         optimizer = _optimizer(config, state)
         decay, every = config.lr_decay, config.lr_decay_every
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: decay ** (s // every))
@@ -129,16 +149,15 @@ class Session:
             self.perceptual = self.perceptual.to(self.accelerator.device, memory_format=layout)
             self.target_features = self.perceptual.target_features(self.targets)
 
-    def loss_parts(
-        self, local: torch.Tensor, jitter: torch.Tensor, prior: torch.Tensor
+    def reconstruction_parts(
+        self, out: dict[str, torch.Tensor], local: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        """The weighted loss terms for this process's share of the batch."""
-        config = self.config
-        images, latent_reg = self.model(local, jitter, prior)
+        """The supervised recipe's weighted terms for this process's reconstructions."""
+        config, images = self.config, out["recon"]
         parts = {"l1": config.l1_weight * F.l1_loss(images.float(), self.targets[local])}
         if self.perceptual is not None:
             parts["perceptual"] = self.perceptual(images, [f[local] for f in self.target_features])
-        parts["latent_reg"] = config.latent_reg_weight * latent_reg
+        parts["latent_reg"] = config.latent_reg_weight * out["latent_reg"]
         if self.state.embedding is not None:
             parts["embedding"] = config.embedding_penalty * self.state.embedding.embedding.square().mean()
         return parts
@@ -162,7 +181,7 @@ class Session:
 
     def extras(self) -> dict[str, torch.Tensor]:
         """What the adapter file carries besides the adapters: latents (and class embedding)."""
-        extras = {"latents": self.state.latents}
+        extras = {"latents": self.state.latents} if self.config.reconstructs else {}
         if self.state.embedding is not None:
             extras["class_embedding"] = self.state.embedding.embedding
         return extras
@@ -174,17 +193,21 @@ def write_result(session: Session) -> None:
 
 
 @torch.no_grad()
-def write_preview(session: Session, step: int) -> None:
-    """Rows: the first 8 targets, their reconstructions, and 8 random samples (the same draws
-    each time, from a Gaussian fitted to the current latents, as `gan-adapters sample` does)."""
-    state, bundle, targets = session.state, session.bundle, session.targets
+def write_preview(session: Session, step: int) -> Image.Image:
+    """Rows: the first 8 targets, their reconstructions (when the recipe reconstructs), and 8
+    random samples, the same draws each time: from N(0, I) for the adversarial recipe, from a
+    Gaussian fitted to the current latents otherwise (as `gan-adapters sample` does)."""
+    state, bundle, targets, config = session.state, session.bundle, session.targets, session.config
     shown = min(8, len(targets))
     latents = state.latents.detach()
-    recon = state.generator(*bundle.forward_inputs(latents[:shown], None))
+    rows = [targets[:shown]]
+    if config.reconstructs:
+        rows.append(state.generator(*bundle.forward_inputs(latents[:shown], None)).float())
+    fitted = latents.cpu() if config.recipe == "supervised" else None
     preview = sample_latents(
-        8, bundle.latent_shape, fitted_to=latents.cpu(),
-        generator=step_generator(session.config.seed, PREVIEW_LATENTS),
-    )  # fmt: skip
-    random = state.generator(*bundle.forward_inputs(preview.to(targets.device), None))
-    grid = make_grid(torch.cat([targets[:shown], recon.float(), random.float()]), columns=8)
+        8, bundle.latent_shape, fitted_to=fitted, generator=step_generator(config.seed, PREVIEW_LATENTS)
+    )
+    rows.append(state.generator(*bundle.forward_inputs(preview.to(targets.device), None)).float())
+    grid = make_grid(torch.cat(rows), columns=8)
     save_png(grid, session.paths.samples / f"step-{step:06d}.png")
+    return grid

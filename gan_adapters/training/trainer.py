@@ -14,6 +14,7 @@ holds is known to be finite, so after a divergence the checkpoint on disk is a g
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from accelerate.state import AcceleratorState
 
 from gan_adapters.errors import ConfigError, TrainingDivergedError
 from gan_adapters.faults import kill_point
+from gan_adapters.training.critic import adversarial_parts, build_critic
 from gan_adapters.training.data import load_image_folder
 from gan_adapters.training.recipe import TrainConfig
 from gan_adapters.training.resume import (
@@ -42,6 +44,8 @@ from gan_adapters.training.session import (
     write_preview,
     write_result,
 )
+from gan_adapters.training.supervised import supervised_parts
+from gan_adapters.training.tracking import log_images, tracker_config
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +77,12 @@ def train(
     overwrite: bool = False,
     on_step: Callable[[StepReport], None] | None = None,
     accelerator: Accelerator | None = None,
+    discriminator: torch.nn.Module | None = None,
 ) -> RunResult:
     """Fine-tune the adapters of `config.model` on `config.data`; files go to `out`.
+
+    The adversarial recipe trains against a projected discriminator, or `discriminator` (a
+    module mapping images in [-1, 1] to one logit each; all its parameters train).
 
     `on_step` receives every step's losses (on the main process), for progress bars. With
     `resume`, the run in `out` continues from its checkpoint; the options listed in
@@ -88,16 +96,19 @@ def train(
         # precision; each run gets its own (the process group, if any, is kept).
         AcceleratorState._reset_state()
     accelerator = accelerator or Accelerator(
-        mixed_precision=config.precision, gradient_accumulation_steps=config.grad_accum, cpu=cpu_only_launch()
-    )
+        mixed_precision=config.precision, gradient_accumulation_steps=config.grad_accum, cpu=cpu_only_launch(),
+        log_with=config.log_with or None, project_dir=str(paths.root / "logs"),
+    )  # fmt: skip
     if accelerator.is_main_process:
         paths.prepare(resume=resume, overwrite=overwrite)
     accelerator.wait_for_everyone()
     checkpoint = read_latest_checkpoint(paths) if resume else None
     changes = check_resumable(checkpoint, config, paths) if checkpoint is not None else {}
-    session = _start(config, paths, accelerator, checkpoint)
+    session = _start(config, paths, accelerator, checkpoint, discriminator)
     if accelerator.is_main_process:
         paths.config.write_text(config.to_toml())
+    if config.log_with:
+        accelerator.init_trackers("gan-adapters", config=tracker_config(config))
     metrics = MetricsLog(paths.metrics, resume_from=session.start) if accelerator.is_main_process else None
     began, losses = time.monotonic(), {}
     try:
@@ -115,13 +126,13 @@ def train(
         write_summary(paths.summary, {"steps": config.steps, "resumed_from": session.start, "seconds": seconds,
                                       "processes": accelerator.num_processes, "final": losses,
                                       "resume_changes": changes})  # fmt: skip
+    if config.log_with:
+        accelerator.end_training()
     accelerator.wait_for_everyone()
     return RunResult(paths, config.steps, seconds, losses)
 
 
-def _start(
-    config: TrainConfig, paths: RunPaths, accelerator: Accelerator, checkpoint: dict | None
-) -> Session:
+def _start(config: TrainConfig, paths, accelerator, checkpoint: dict | None, discriminator) -> Session:
     """Load the base, inject, load the data, build the optimiser; restore a checkpoint."""
     torch.manual_seed(config.seed)
     bundle, embedding = prepare_model(config)
@@ -134,6 +145,8 @@ def _start(
         else torch.randn(shape, generator=step_generator(config.seed, INITIAL_LATENTS))
     )
     session = Session.build(config, paths, accelerator, bundle, embedding, data, initial, batch)
+    if config.recipe == "adversarial":
+        session.critic = build_critic(config, bundle.image_size, accelerator, discriminator)
     if checkpoint is not None:
         restore(session, checkpoint, paths.checkpoint)
     session.prepare_for_training()
@@ -152,21 +165,14 @@ def batch_per_step(batch_size: int, images: int, processes: int) -> int:
 
 
 def _train_step(session: Session, step: int) -> dict[str, float]:
-    """One optimiser step at `step`; refuses (before updating) a state whose loss is not finite,
-    and writes a due checkpoint only after its loss proved finite."""
-    config, accelerator = session.config, session.accelerator
-    gen = step_generator(config.seed, step)
-    count, world = session.count, accelerator.num_processes
-    indices = torch.randperm(count, generator=gen)[: session.batch]
-    jitter = torch.randn((session.batch, *session.bundle.latent_shape), generator=gen) * config.latent_jitter
-    prior = torch.randn((10 * count, *session.bundle.latent_shape), generator=gen)
-    mine = slice(accelerator.process_index, None, world)
-    local = indices[mine].to(accelerator.device)
+    """One step of the recipe; refuses (before updating) a state whose loss is not finite, and
+    writes a due checkpoint only after its loss proved finite."""
+    config, accelerator, critic = session.config, session.accelerator, session.critic
     with accelerator.accumulate(session.model), accelerator.autocast():
-        parts = session.loss_parts(local, jitter[mine].to(accelerator.device), prior.to(accelerator.device))
-        loss = sum(parts.values())
+        parts = adversarial_parts(session, step) if critic is not None else supervised_parts(session, step)
+        loss = sum(value for name, value in parts.items() if name != "d_loss")
         losses = session.averaged(parts | {"loss": loss})
-        if not all(torch.isfinite(torch.tensor(v)) for v in losses.values()):
+        if not all(math.isfinite(v) for v in losses.values()):
             raise TrainingDivergedError(session.divergence_message(step, losses["loss"]))
         if step % config.checkpoint_every == 0 and step > session.start:
             if accelerator.is_main_process:
@@ -174,6 +180,8 @@ def _train_step(session: Session, step: int) -> dict[str, float]:
             accelerator.wait_for_everyone()
         accelerator.backward(loss)
         kill_point(f"step:{step}")
+        if critic is not None:
+            critic.update(accelerator, parts["d_loss"])
         session.optimizer.step()
         if accelerator.sync_gradients:
             session.scheduler.step()
@@ -184,8 +192,10 @@ def _train_step(session: Session, step: int) -> dict[str, float]:
 def _after_step(session: Session, done: int, losses: dict[str, float], metrics, on_step) -> None:
     if not session.accelerator.is_main_process:
         return
-    metrics.write({"step": done, "perceptual": 0.0, "embedding": 0.0} | losses)
+    metrics.write({"step": done} | losses)
+    if session.config.log_with:
+        session.accelerator.log(losses, step=done)
     if on_step is not None:
         on_step(StepReport(done, session.config.steps, losses))
     if done % session.config.sample_every == 0 or done == session.config.steps:
-        write_preview(session, done)
+        log_images(session.accelerator, write_preview(session, done), done)

@@ -1,0 +1,106 @@
+"""The adversarial recipe's other side: a discriminator (the projected one, or the user's own),
+its hinge losses on DiffAugmented images, its update, and what of it goes into a checkpoint.
+
+Both losses of a step are computed on the state before that step's updates, so the divergence
+guard and the checkpoint rule are the supervised recipe's: a checkpoint holds a state whose
+losses were finite. The discriminator is not wrapped in DDP; its gradients are averaged over
+processes by hand, which with per-image scores (no batch norm) equals the whole batch's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from torch import nn
+
+from gan_adapters.training.augment import apply_augmentation, draw_augmentation
+from gan_adapters.training.projected import ProjectedDiscriminator
+from gan_adapters.training.seeding import step_generator
+
+if TYPE_CHECKING:
+    from gan_adapters.training.recipe import TrainConfig
+    from gan_adapters.training.session import Session
+
+
+@dataclass
+class Critic:
+    """The discriminator, its optimiser, and the state-dict prefixes that never train."""
+
+    module: nn.Module
+    optimizer: Any
+    frozen_prefixes: tuple[str, ...] = ()
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps: trainable weights and buffers (not the frozen feature network)."""
+        weights = {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()
+                   if not k.startswith(self.frozen_prefixes)}  # fmt: skip
+        return {"critic": weights, "critic_optimizer": self.optimizer.state_dict()}
+
+    def load(self, checkpoint: dict[str, Any], d_lr: float) -> None:
+        """Restore from `state()`'s entries, with the configured learning rate."""
+        missing, unexpected = self.module.load_state_dict(checkpoint["critic"], strict=False)
+        if unexpected or any(not k.startswith(self.frozen_prefixes) for k in missing):
+            raise KeyError(
+                f"the checkpoint's discriminator does not fit: missing {missing[:3]}, unexpected {unexpected[:3]}"
+            )
+        self.optimizer.load_state_dict(checkpoint["critic_optimizer"])
+        for group in self.optimizer.param_groups:
+            group["lr"] = d_lr
+
+    def update(self, accelerator: Accelerator, d_loss: torch.Tensor) -> None:
+        """One step on the hinge loss (its gradients from the generator's loss are discarded)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(d_loss)
+        if accelerator.num_processes > 1:
+            for param in self.module.parameters():
+                if param.grad is not None:
+                    param.grad = accelerator.reduce(param.grad, reduction="mean")
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+
+def build_critic(
+    config: TrainConfig, resolution: int, accelerator: Accelerator, discriminator: nn.Module | None = None
+) -> Critic:
+    """The projected discriminator (or `discriminator`, all of whose parameters train) on the device."""
+    if discriminator is None:
+        module, frozen = ProjectedDiscriminator(resolution, config.disc_width, config.seed), ("features.",)
+    else:
+        module, frozen = discriminator.requires_grad_(True), ()
+    module = module.to(accelerator.device).train()
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    optimizer = accelerator.prepare_optimizer(torch.optim.Adam(trainable, config.d_lr, betas=(0.0, 0.99)))
+    return Critic(module, optimizer, frozen)
+
+
+def adversarial_parts(session: Session, step: int) -> dict[str, torch.Tensor]:
+    """This process's weighted loss terms at `step`: the generator's hinge term `g_adv`, the
+    discriminator's `d_loss`, and the reconstruction terms times `recon_weight` when blended."""
+    config, accelerator, bundle = session.config, session.accelerator, session.bundle
+    gen = step_generator(config.seed, step)
+    count, batch, device = session.count, session.batch, accelerator.device
+    indices = torch.randperm(count, generator=gen)[:batch]
+    z = torch.randn((batch, *bundle.latent_shape), generator=gen)
+    jitter = torch.randn((batch, *bundle.latent_shape), generator=gen) * config.latent_jitter
+    prior = torch.randn((10 * count, *bundle.latent_shape), generator=gen)
+    draws = [draw_augmentation(config.augment, batch, gen) for _ in range(3)]  # fake for G, real, fake for D
+    mine = slice(accelerator.process_index, None, accelerator.num_processes)
+    local = indices[mine].to(device)
+    reconstruct = dict(indices=local, jitter=jitter[mine].to(device), prior=prior.to(device))
+    out = session.model(z=z[mine].to(device), **(reconstruct if config.reconstructs else {}))
+    fake = out["random"].float()
+
+    def critic(images: torch.Tensor, draw: dict[str, torch.Tensor]) -> torch.Tensor:
+        return session.critic.module(apply_augmentation(images, {k: v[mine] for k, v in draw.items()}))
+
+    parts = {"g_adv": -critic(fake, draws[0]).mean()}
+    d_real, d_fake = critic(session.targets[local], draws[1]), critic(fake.detach(), draws[2])
+    parts["d_loss"] = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+    if config.reconstructs:
+        recon = session.reconstruction_parts(out, local)
+        parts |= {name: config.recon_weight * value for name, value in recon.items()}
+    return parts

@@ -1,0 +1,27 @@
+"""The supervised recipe's loss at one step (Noguchi & Harada): each sampled training image is
+reconstructed from its learned latent plus jitter; L1 + perceptual + the latent regulariser."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from gan_adapters.training.seeding import step_generator
+
+if TYPE_CHECKING:
+    from gan_adapters.training.session import Session
+
+
+def supervised_parts(session: Session, step: int) -> dict[str, torch.Tensor]:
+    """This process's weighted loss terms at `step` (its rows of the step's seeded batch)."""
+    config, accelerator, shape = session.config, session.accelerator, session.bundle.latent_shape
+    gen = step_generator(config.seed, step)
+    indices = torch.randperm(session.count, generator=gen)[: session.batch]
+    jitter = torch.randn((session.batch, *shape), generator=gen) * config.latent_jitter
+    prior = torch.randn((10 * session.count, *shape), generator=gen)
+    mine = slice(accelerator.process_index, None, accelerator.num_processes)
+    local = indices[mine].to(accelerator.device)
+    device = accelerator.device
+    out = session.model(indices=local, jitter=jitter[mine].to(device), prior=prior.to(device))
+    return session.reconstruction_parts(out, local)
