@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 from test_training import EMOJI, tiny_config
-from test_training_cli import cli
+from test_training_cli import cli, env
 
 import gan_adapters as ga
 from gan_adapters.evaluation.evaluator import EvalConfig, Evaluator
@@ -251,3 +253,56 @@ def test_degenerate_cells_are_flagged_in_the_table_and_the_plot(tmp_path):
     assert "| apc | 1 | 0.001 | 100.0 ± 0.0 / 0.2000 ± 0.0000 ⚠ 1/1 degenerate |" in table
     assert "| ssa | 1 | 0.001 | 100.0 ± 0.0 / 0.2000 ± 0.0000 |" in table
     assert plot_results(rows, tmp_path / "plot.png").exists()
+
+
+def test_two_shards_at_once_give_the_table_of_one(tmp_path):
+    recipe = tmp_path / "sweep.toml"
+    recipe.write_text(SWEEP.format(data=EMOJI, real=small_real_set(tmp_path)))
+    common = ["--trust-code"]
+    one = cli("sweep", str(recipe), "-o", str(tmp_path / "one"), *common)
+    assert one.returncode == 0, one.stderr
+    shards = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gan_adapters",
+                "sweep",
+                str(recipe),
+                "-o",
+                str(tmp_path / "two"),
+                "--shard",
+                f"{i}/2",
+                *common,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env(),
+        )
+        for i in range(2)
+    ]
+    for process in shards:
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr
+    key = ("cell", "kid", "kmmd", "fid", "lr", "ratio")
+    ours = [tuple(r[k] for k in key) for r in csv.DictReader((tmp_path / "two" / "results.csv").open())]
+    theirs = [tuple(r[k] for k in key) for r in csv.DictReader((tmp_path / "one" / "results.csv").open())]
+    assert len(theirs) == 4 and ours == theirs, "the same cells, the same numbers, one merged table"
+    assert not list((tmp_path / "two").rglob("lock")), "every lock released"
+    bad = cli("sweep", str(recipe), "-o", str(tmp_path / "three"), "--shard", "2/2")
+    assert bad.returncode == 2 and "0 <= i < N" in bad.stderr
+
+
+def test_a_lock_held_by_a_live_process_is_respected_and_a_dead_ones_taken_over(tmp_path):
+    import os
+
+    from gan_adapters.evaluation.cells import claim
+
+    assert claim(tmp_path / "cell") and not claim(tmp_path / "cell"), "held by this (live) process"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    lock = tmp_path / "cell" / "lock"
+    lock.write_text(f"{os.uname().nodename} {dead.stdout.strip()}")
+    assert claim(tmp_path / "cell"), "a dead process's lock is stale"

@@ -85,6 +85,13 @@ def evaluate(
 def sweep(
     recipe: Annotated[Path, typer.Argument(help="A sweep recipe (see recipes/research-*.toml).")],
     out: OutFolder = None,
+    shard: Annotated[
+        str,
+        typer.Option(
+            help="Run every N-th cell starting at the i-th (i/N, e.g. 0/4), so N processes, GPUs or "
+            "SLURM array tasks share one sweep folder; cells are locked and one results.csv is merged."
+        ),
+    ] = "0/1",
     trust_code: TrustCode = False,
     verbose: Verbose = False,
 ) -> None:
@@ -95,13 +102,16 @@ def sweep(
     (KID and KMMD against the parameter ratio, one line per training-set size).
 
     Example: gan-adapters sweep recipes/research-cpu-reduced.toml -o runs/sweep
+
+    On 4 GPUs: for i in 0 1 2 3; do CUDA_VISIBLE_DEVICES=$i gan-adapters sweep R -o OUT --shard $i/4 & done
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from gan_adapters.evaluation.sweep import SweepConfig, run_sweep
+    from gan_adapters.evaluation.sweep import SweepConfig, parse_shard, run_sweep
 
     configure_logging(verbose)
     config = SweepConfig.from_toml(recipe)
+    index, count = parse_shard(shard)
     out = out or Path("runs") / recipe.stem
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
@@ -113,7 +123,11 @@ def sweep(
             if status == "train":
                 progress.reset(steps, total=config.base.steps)
 
-        rows = run_sweep(config, out, on_cell=on_cell, trust_code=trust_code,
+        rows = run_sweep(config, out, on_cell=on_cell, trust_code=trust_code, shard=(index, count),
                          on_step=lambda report: progress.update(steps, completed=report.step))  # fmt: skip
-    console.print(f"{len(rows)} cells scored; table: {out / 'results.md'}; plot: {out / 'results.png'}")
-    console.print((out / "results.md").read_text())
+    total = len(config.cells())
+    console.print(
+        f"{len(rows)} of {total} cells scored; table: {out / 'results.md'}; plot: {out / 'results.png'}"
+    )
+    if rows:
+        console.print((out / "results.md").read_text())

@@ -10,33 +10,21 @@ interrupted resumes from its checkpoint.
 from __future__ import annotations
 
 import dataclasses
-import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gan_adapters.errors import ConfigError
+from gan_adapters.evaluation.cells import cell_config, cell_name, claim, read_result, run_cell
 from gan_adapters.evaluation.evaluator import EvalConfig, Evaluator
-from gan_adapters.evaluation.metrics import Scores
-from gan_adapters.evaluation.results import (
-    TUNING_COLUMNS,
-    plot_results,
-    read_results,
-    results_table,
-    write_results,
-)
-from gan_adapters.files import inside, read_toml, slug
+from gan_adapters.evaluation.results import plot_results, read_results, results_table, write_results
+from gan_adapters.evaluation.tuning import tune_learning_rates
+from gan_adapters.files import inside, read_toml, write_text_atomically
 from gan_adapters.serial import Serialisable
 from gan_adapters.surgery.config import AdapterConfig
-from gan_adapters.surgery.summary import AdapterSummary, summary
-from gan_adapters.training.adapted import load_run, refuse_untrusted_code
+from gan_adapters.training.adapted import refuse_untrusted_code
 from gan_adapters.training.recipe import TrainConfig
-from gan_adapters.training.runs import RunPaths
-from gan_adapters.training.trainer import RunResult, train
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -148,26 +136,16 @@ class SweepConfig:
         ]
 
 
-def cell_name(domain: Domain, method: Method, images: int, seed: int) -> str:
-    """The cell's folder name and results key: domain and label slugged to one safe name."""
-    return f"{slug(domain.name)}-{slug(method.label)}-n{images}-s{seed}"
-
-
-def cell_config(
-    config: SweepConfig, domain: Domain, method: Method, images: int, seed: int, **extra
-) -> TrainConfig:
-    """The training recipe of one cell: the base, the method's settings, the cell's grid values."""
-    cell = {"data": domain.data, "images": images, "seed": seed, "adapter": method.adapter}
-    return dataclasses.replace(config.base, **(method.train | cell | extra))
-
-
-def train_and_score(train_config: TrainConfig, folder: Path, real: str, evaluator: Evaluator, eval_config: EvalConfig,
-                    on_step, trust_code: bool) -> tuple[RunResult, Scores, AdapterSummary]:  # fmt: skip
-    """Train one run (resuming it if it was interrupted) and score its samples against `real`."""
-    resume = RunPaths(folder).has_checkpoint()
-    result = train(train_config, folder, resume=resume, overwrite=not resume, on_step=on_step)
-    scores = evaluator.score_run(folder, real, eval_config, trust_code=trust_code)
-    return result, scores, summary(load_run(folder, trust_code=trust_code).bundle.model)
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/N' (0 <= i < N) as (i, N): this process runs every N-th cell, starting at the i-th."""
+    index, _, count = text.partition("/")
+    try:
+        shard = int(index), int(count)
+    except ValueError:
+        shard = (-1, 0)
+    if not 0 <= shard[0] < shard[1]:
+        raise ConfigError(f"--shard takes i/N with 0 <= i < N (for example 0/4), got {text!r}")
+    return shard
 
 
 def run_sweep(
@@ -178,90 +156,49 @@ def run_sweep(
     on_cell: Callable[[int, int, str, str], None] | None = None,
     on_step=None,
     trust_code: bool = False,
+    shard: tuple[int, int] = (0, 1),
 ) -> list[dict[str, str]]:
-    """Tune learning rates where asked, then run every cell not yet in `out/results.csv`; write
-    the table and plot; return all rows.
+    """Tune learning rates where asked, then run every cell of this shard not yet finished;
+    write the merged table and plot; return the rows finished so far (in grid order).
 
-    `on_cell(index, total, name, status)` reports progress ('skip', 'train', 'done'). Cell
-    folders are always inside `out/cells` (tuning runs inside `out/tuning`).
+    `on_cell(index, total, name, status)` reports progress ('skip', 'train', 'done'; 'busy'
+    when another process holds the cell). Cell folders are always inside `out/cells`.
     """
     refuse_untrusted_code(config.base.model, Path("the sweep recipe"), trust_code)
     out = Path(out)
     evaluator = evaluator or Evaluator()
     chosen = tune_learning_rates(config, out, evaluator, on_step=on_step, trust_code=trust_code)
-    results_path = out / "results.csv"
-    rows = read_results(results_path)
-    done = {row["cell"] for row in rows}
     cells = config.cells()
     for index, cell in enumerate(cells):
-        name = cell_name(*cell)
-        status = "skip" if name in done else "train"
+        name, folder = cell_name(*cell), inside(out, "cells", cell_name(*cell))
+        mine = index % shard[1] == shard[0]
+        status = (
+            "skip" if read_result(folder) is not None or not mine else "train" if claim(folder) else "busy"
+        )
         if on_cell:
             on_cell(index, len(cells), name, status)
-        if status == "skip":
+        if status != "train":
             continue
-        lr = chosen.get((cell[0].name, cell[1].label))
+        domain, method, images, seed = cell
+        lr = chosen.get((domain.name, method.label))
         train_config = cell_config(config, *cell, **({"lr": lr} if lr is not None else {}))
-        folder = inside(out, "cells", name)
-        result, scores, report = train_and_score(
-            train_config, folder, cell[0].real or cell[0].data, evaluator, config.eval, on_step, trust_code
+        row = {"cell": name, "domain": domain.name, "method": method.label, "kind": method.adapter.kind,
+               "images": images, "seed": seed}  # fmt: skip
+        run_cell(
+            train_config, folder, domain.real or domain.data, evaluator, config.eval, row, on_step, trust_code
         )
-        rows.append(_result_row(name, cell, train_config, result, scores, report))
-        write_results(results_path, rows)
+        _write_tables(out, cells)
         if on_cell:
             on_cell(index, len(cells), name, "done")
-    (out / "results.md").write_text(results_table(rows))
-    plot_results(rows, out / "results.png")
-    return rows
+    return _write_tables(out, cells)
 
 
-def _result_row(
-    name: str, cell, train_config: TrainConfig, result, scores: Scores, report
-) -> dict[str, object]:
-    domain, method, images, seed = cell
-    return {
-        "cell": name, "domain": domain.name, "method": method.label, "recipe": train_config.recipe,
-        "kind": method.adapter.kind, "ratio": f"{report.ratio:.4g}", "adapter_parameters": report.adapter_parameters,
-        "images": images, "seed": seed, "steps": train_config.steps, "lr": f"{train_config.lr:g}",
-        "train_seconds": f"{result.seconds:.1f}", "final_l1": f"{result.final.get('l1', math.nan):.5f}",
-        "kid": f"{scores.kid:.6g}", "kid_std": f"{scores.kid_std:.6g}", "kmmd": f"{scores.kmmd:.6g}",
-        "fid": f"{scores.fid:.6g}", "spread": f"{scores.spread_generated / max(scores.spread_real, 1e-12):.3f}",
-        "degenerate": scores.degenerate,
-    }  # fmt: skip
-
-
-def tune_learning_rates(
-    config: SweepConfig, out: Path, evaluator: Evaluator, *, on_step=None, trust_code: bool = False
-) -> dict[tuple[str, str], float]:
-    """For every method with `lrs`, per domain: a short run per learning rate on the tuning
-    images and seed, scored by KID against the domain's validation images; the lowest KID among
-    runs that are not degenerate wins. Resumable through out/tuning.csv; returns the choices."""
-    tuning, path = config.tuning, out / "tuning.csv"
-    rows = read_results(path)
-    done = {row["cell"] for row in rows}
-    eval_config = dataclasses.replace(config.eval, samples=tuning.samples)
-    steps = tuning.steps or max(1, config.base.steps // 2)
-    chosen = {}
-    for domain in config.domains:
-        for method in (m for m in config.methods if m.lrs):
-            mine = []
-            for lr in method.lrs:
-                name = f"tune-{slug(domain.name)}-{slug(method.label)}-lr{lr:g}"
-                if name not in done:
-                    train_config = cell_config(
-                        config, domain, method, tuning.images, tuning.seed, lr=lr, steps=steps
-                    )
-                    _, scores, _ = train_and_score(train_config, inside(out, "tuning", name), domain.validation,
-                                                   evaluator, eval_config, on_step, trust_code)  # fmt: skip
-                    rows.append({"cell": name, "domain": domain.name, "method": method.label, "lr": f"{lr:g}",
-                                 "kid": f"{scores.kid:.6g}", "spread": f"{scores.spread_generated / max(scores.spread_real, 1e-12):.3f}",
-                                 "degenerate": scores.degenerate, "chosen": ""})  # fmt: skip
-                    write_results(path, rows, TUNING_COLUMNS)
-                mine.append(next(r for r in rows if r["cell"] == name))
-            best = min(mine, key=lambda r: (bool(r["degenerate"]), float(r["kid"])))
-            for row in mine:
-                row["chosen"] = "yes" if row is best else ""
-            chosen[(domain.name, method.label)] = float(best["lr"])
+def _write_tables(out: Path, cells: list) -> list[dict[str, str]]:
+    """results.csv, results.md and results.png from every finished cell's result.json."""
+    rows = [r for cell in cells if (r := read_result(out / "cells" / cell_name(*cell))) is not None]
+    write_results(out / "results.csv", rows)
+    rows = read_results(out / "results.csv")  # as strings, the way every reader sees them
     if rows:
-        write_results(path, rows, TUNING_COLUMNS)
-    return chosen
+        write_text_atomically(out / "results.md", results_table(rows))
+        plot_results(rows, out / "results.png")
+    return rows

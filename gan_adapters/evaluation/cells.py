@@ -1,0 +1,100 @@
+"""One cell of a sweep: its recipe, training and scoring it, its result file, and the lock that
+lets several processes (GPUs, SLURM array tasks) share one sweep folder without doing a cell twice.
+
+A finished cell leaves `result.json` in its folder; results.csv is rebuilt from those files, so
+shards running at once merge into one table, and a cell is done exactly when its result exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gan_adapters.evaluation.evaluator import EvalConfig, Evaluator
+from gan_adapters.files import slug, write_text_atomically
+from gan_adapters.surgery.summary import summary
+from gan_adapters.training.adapted import load_run
+from gan_adapters.training.recipe import TrainConfig
+from gan_adapters.training.runs import RunPaths
+from gan_adapters.training.trainer import train
+
+if TYPE_CHECKING:
+    from gan_adapters.evaluation.sweep import Domain, Method, SweepConfig
+
+RESULT_FILE = "result.json"
+LOCK_FILE = "lock"
+
+
+def cell_name(domain: Domain, method: Method, images: int, seed: int) -> str:
+    """The cell's folder name and results key: domain and label slugged to one safe name."""
+    return f"{slug(domain.name)}-{slug(method.label)}-n{images}-s{seed}"
+
+
+def cell_config(
+    config: SweepConfig, domain: Domain, method: Method, images: int, seed: int, **extra
+) -> TrainConfig:
+    """The training recipe of one cell: the base, the method's settings, the cell's grid values."""
+    cell = {"data": domain.data, "images": images, "seed": seed, "adapter": method.adapter}
+    return dataclasses.replace(config.base, **(method.train | cell | extra))
+
+
+def read_result(folder: Path) -> dict[str, Any] | None:
+    """A finished cell's row, or None while it is not finished."""
+    path = folder / RESULT_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def claim(folder: Path) -> bool:
+    """Take the cell's lock (False: another live process holds it). A lock left by a process
+    that died on this machine is taken over."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / LOCK_FILE
+    me = f"{socket.gethostname()} {os.getpid()}"
+    for _ in range(2):
+        try:
+            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            host, _, pid = lock.read_text().partition(" ")
+            if host != socket.gethostname() or _alive(int(pid or 0)):
+                return False
+            lock.unlink(missing_ok=True)  # its owner died: stale
+            continue
+        os.write(handle, me.encode())
+        os.close(handle)
+        return True
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
+
+
+def run_cell(train_config: TrainConfig, folder: Path, real: str, evaluator: Evaluator, eval_config: EvalConfig,
+             row: dict[str, Any], on_step=None, trust_code: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Train (resuming an interrupted run) and score one cell, write its result.json, release its
+    lock; `row` holds the cell's own columns, the measured ones are added."""
+    resume = RunPaths(folder).has_checkpoint()
+    result = train(train_config, folder, resume=resume, overwrite=not resume, on_step=on_step)
+    scores = evaluator.score_run(folder, real, eval_config, trust_code=trust_code)
+    report = summary(load_run(folder, trust_code=trust_code).bundle.model)
+    row = row | {
+        "recipe": train_config.recipe, "ratio": f"{report.ratio:.4g}", "adapter_parameters": report.adapter_parameters,
+        "steps": train_config.steps, "lr": f"{train_config.lr:g}", "train_seconds": f"{result.seconds:.1f}",
+        "final_l1": f"{result.final.get('l1', math.nan):.5f}", "kid": f"{scores.kid:.6g}",
+        "kid_std": f"{scores.kid_std:.6g}", "kmmd": f"{scores.kmmd:.6g}", "fid": f"{scores.fid:.6g}",
+        "spread": f"{scores.spread_generated / max(scores.spread_real, 1e-12):.3f}", "degenerate": scores.degenerate,
+    }  # fmt: skip
+    write_text_atomically(folder / RESULT_FILE, json.dumps(row, indent=1))
+    (folder / LOCK_FILE).unlink(missing_ok=True)
+    return row
