@@ -104,3 +104,43 @@ def inside(root: Path, *parts: str) -> Path:
     if resolved != base and base not in resolved.parents:
         raise ConfigError(f"{path} leads outside {root} (to {resolved}); refusing to write there")
     return path
+
+
+def write_shards(
+    tensors: dict[str, torch.Tensor], prefix: Path, max_bytes: int, metadata: dict[str, str]
+) -> list[Path]:
+    """Tensors as safetensors files `prefix-0.safetensors`, `prefix-1...`, each at most about
+    `max_bytes` (for transfers that cap a file's size), written atomically."""
+    from safetensors.torch import save_file
+
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for key, tensor in tensors.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if shards[-1] and size + nbytes > max_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][key] = tensor.detach().cpu().contiguous()
+        size += nbytes
+    paths = []
+    for index, shard in enumerate(shards):
+        path = prefix.parent / f"{prefix.name}-{index}.safetensors"
+        write_atomically(path, lambda tmp, shard=shard: save_file(shard, tmp, metadata=metadata))
+        paths.append(path)
+    return paths
+
+
+def read_shards(prefix: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """All tensors of `write_shards` files, and the metadata of the first."""
+    from safetensors import safe_open
+
+    paths = sorted(
+        prefix.parent.glob(f"{prefix.name}-*.safetensors"), key=lambda p: int(p.stem.rsplit("-", 1)[1])
+    )
+    if not paths:
+        raise CheckpointError(f"no {prefix.name}-N.safetensors files in {prefix.parent}")
+    tensors: dict[str, torch.Tensor] = {}
+    for path in paths:
+        tensors |= read_weights(path)
+    with safe_open(str(paths[0]), framework="pt") as handle:
+        return tensors, handle.metadata() or {}

@@ -68,13 +68,3 @@ def biggan_inputs(batch: int = 2, label: int = 3) -> tuple:
 def stylegan2() -> GeneratorBundle:
     """lucidrains' StyleGAN2 (PyPI stylegan2-pytorch), 32 px, random weights."""
     return load_generator("stylegan2-lucidrains", image_size=32, latent_dim=16, network_capacity=2)
-
-
-def every_kind(ratio: float = 4) -> list[dict]:
-    """inject() options for every registered adapter kind (sized kinds at `ratio`): tests that
-    loop over kinds take them from the registry, so a new kind is tested without editing them."""
-    from gan_adapters import ADAPTER_KINDS
-
-    return [
-        dict(kind=k, ratio=ratio) if cls.sized else dict(kind=k) for k, cls in sorted(ADAPTER_KINDS.items())
-    ]

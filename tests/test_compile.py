@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch._dynamo as dynamo
-from conftest import every_kind
 from generators import InlineNormGenerator, SharedNormGenerator
+from kinds import every_kind
 
 import gan_adapters as ga
 from gan_adapters.generators.biggan import BigGANConfig, BigGANGenerator

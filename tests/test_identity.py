@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import every_kind
 from generators import (
     BigGANStyleGenerator,
     InlineNormGenerator,
@@ -12,6 +11,7 @@ from generators import (
     SharedNormGenerator,
     randomize_norm_statistics,
 )
+from kinds import every_kind
 
 import gan_adapters as ga
 

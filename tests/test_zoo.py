@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import save_file
 
 import gan_adapters as ga
@@ -78,8 +80,31 @@ def test_pretraining_runs_resumes_and_ships_an_fp16_generator(tmp_path):
     assert bundle.class_embedding == "shared" and bundle.num_classes == 3
 
     result = report(weights, data, tmp_path / "run", samples=6, per_class=2)
-    assert result["generated"] == 6 and result["real"] == 12 and result["fid"] > 0
-    assert (tmp_path / "run" / "samples-per-class.png").exists()
+    assert result["generated"] == 6 and result["real"] == 12 and math.isfinite(result["fid"])
+    assert result["kid_x1000"] != 0 and result["card"]["steps"] == 5
+    with Image.open(tmp_path / "run" / "samples-per-class.png") as grid:
+        assert grid.size == (2 * 34 + 2, 3 * 34 + 2), "a row of 2 samples per class, 3 classes"
+
+    # What a GPU window brings back (files under 15 MB) lets the next window go on from step 5.
+    shards = sorted(p.name for p in (tmp_path / "run").glob("weights-*.safetensors"))
+    assert shards == ["weights-0.safetensors"]
+    config.steps = 7
+    carried = pretrain(config, data, tmp_path / "next", init_from=tmp_path / "run")
+    assert carried["steps"] == 7, "continued from the brought-back step"
+    from gan_adapters.files import read_shards
+
+    before, meta = read_shards(tmp_path / "run" / "weights")
+    assert meta["step"] == "5" and {k.split("/")[0] for k in before} == {"generator", "discriminator"}
+
+
+def test_shards_split_by_size_and_read_back(tmp_path):
+    from gan_adapters.files import read_shards, write_shards
+
+    tensors = {f"t{i}": torch.full((1000,), float(i)) for i in range(5)}  # 4 kB each
+    paths = write_shards(tensors, tmp_path / "w", max_bytes=9000, metadata={"step": "3"})
+    assert [p.name for p in paths] == ["w-0.safetensors", "w-1.safetensors", "w-2.safetensors"]
+    back, meta = read_shards(tmp_path / "w")
+    assert meta == {"step": "3"} and all(torch.equal(back[k], v) for k, v in tensors.items())
 
 
 def test_missing_shipped_weights_say_how_to_train_them():

@@ -24,6 +24,13 @@ def pretrain(
     minutes: Annotated[float | None, typer.Option(help="Stop after this much training time.")] = None,
     precision: Annotated[str, typer.Option(help="no or bf16 (autocast, on CUDA).")] = "no",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")] = False,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="Go on from the portable weights (weights-N.safetensors) of an earlier run in this folder, "
+            "e.g. what one GPU window brought back; the optimisers start afresh."
+        ),
+    ] = None,
     report: Annotated[
         bool, typer.Option("--report", help="Afterwards: KID/FID against the data and a grid per class.")
     ] = False,
@@ -31,8 +38,9 @@ def pretrain(
 ) -> None:
     """Pretrain a class-conditional BigGAN (hinge loss, DiffAugment, EMA) to serve as a source model.
 
-    Writes OUT/checkpoint.pt (resumable) and OUT/generator-ema.safetensors (fp16, with its
-    config and model card); with --report also OUT/report.json and OUT/samples-per-class.png.
+    Writes OUT/checkpoint.pt (resumable), OUT/generator-ema.safetensors (fp16, with its config and
+    model card) and OUT/weights-N.safetensors (G, EMA, D in files under 15 MB, for --init-from);
+    with --report also OUT/report.json and OUT/samples-per-class.png.
 
     Example: gan-adapters pretrain data/emoji-64-train.safetensors -o runs/biggan-emoji --minutes 9 --precision bf16 --report
     """
@@ -55,7 +63,7 @@ def pretrain(
             )
             progress.update(task, completed=step, info=info)
 
-        card = run_pretraining(config, data, out, resume=resume, on_step=on_step)
+        card = run_pretraining(config, data, out, resume=resume, init_from=init_from, on_step=on_step)
     console.print_json(json.dumps({k: v for k, v in card.items() if k != "classes"}))
     if report:
         result = make_report(out / "generator-ema.safetensors", data, out)

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_adapters.errors import ConfigError, TrainingDivergedError
-from gan_adapters.files import read_checkpoint, write_checkpoint
+from gan_adapters.files import read_checkpoint, read_shards, write_checkpoint, write_shards
 from gan_adapters.generators.biggan import BigGANConfig, BigGANDiscriminator, BigGANGenerator
-from gan_adapters.generators.biggan_emoji import save_generator_file
+from gan_adapters.generators.biggan_emoji import load_generator_file, save_generator_file
 from gan_adapters.serial import Serialisable
 from gan_adapters.training.augment import diff_augment
 from gan_adapters.training.data import load_image_tensor
@@ -119,9 +119,14 @@ def pretrain(
     out: str | Path,
     *,
     resume: bool = False,
+    init_from: str | Path | None = None,
     on_step: Callable[[int, int, dict[str, float], float], None] | None = None,
 ) -> dict:
-    """Train G and D; write out/checkpoint.pt and out/generator-ema.safetensors; return the card."""
+    """Train G and D; write out/checkpoint.pt, out/generator-ema.safetensors and the portable
+    weights (out/weights-*.safetensors, each under 15 MB); return the card.
+
+    `init_from` is a folder of portable weights from an earlier run (say, one GPU window's): G,
+    its EMA and D go on from them at their step; the optimisers' moments start afresh."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -136,6 +141,8 @@ def pretrain(
         checkpoint = read_checkpoint(checkpoint_path)
         gan.load(checkpoint)
         start = int(checkpoint["step"])
+    elif init_from is not None:
+        start = load_portable_weights(gan, Path(init_from))
     began, losses, done = time.monotonic(), {}, start
     for step in range(start, config.steps):
         if config.minutes is not None and time.monotonic() - began > 60 * config.minutes:
@@ -159,4 +166,33 @@ def pretrain(
     card = {"steps": done, "seconds_this_run": seconds, "classes": classes, "images": len(images),
             "images_per_second": (done - start) * config.batch_size / max(seconds, 1e-9), "final": losses}  # fmt: skip
     save_generator_file(gan.ema, config.model, out / "generator-ema.safetensors", card)
+    save_portable_weights(gan, out, done)
     return card
+
+
+PORTABLE_PARTS = ("generator", "discriminator")
+SHARD_BYTES = 15 * 2**20
+
+
+def save_portable_weights(gan: GANState, out: Path, step: int) -> list[Path]:
+    """G and D in fp16 as safetensors shards of at most 15 MB (what a GPU window can bring back;
+    the EMA travels as generator-ema.safetensors)."""
+    tensors = {
+        f"{part}/{k}": v.half() if v.is_floating_point() else v
+        for part in PORTABLE_PARTS
+        for k, v in getattr(gan, part).state_dict().items()
+    }
+    return write_shards(tensors, out / "weights", SHARD_BYTES, {"step": str(step)})
+
+
+def load_portable_weights(gan: GANState, folder: Path) -> int:
+    """Load `save_portable_weights` files (and the EMA) into a freshly built GAN; returns their step."""
+    tensors, metadata = read_shards(folder / "weights")
+    for part in PORTABLE_PARTS:
+        module, prefix = getattr(gan, part), f"{part}/"
+        own = module.state_dict()
+        module.load_state_dict({k[len(prefix) :]: v.to(own[k[len(prefix) :]].dtype)
+                                for k, v in tensors.items() if k.startswith(prefix)})  # fmt: skip
+    ema, _ = load_generator_file(folder / "generator-ema.safetensors")
+    gan.ema.load_state_dict(ema.state_dict())
+    return int(metadata.get("step", "0"))
