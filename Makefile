@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TORCH := torch==2.13.0
 
-.PHONY: install test lint format demo clean
+.PHONY: install test lint format demo clean gpu-wheels gpu-data
 
 $(STAMP): pyproject.toml requirements/no-deps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,3 +41,16 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .ruff_cache *.egg-info
+
+# GPU windows (bench/gpu_queue.sh): the wheels the device lacks, for its Python 3.12 (carry .whl),
+# and the pretraining data (carry data/; needs Debian's fonts-noto-color-emoji and unicode-data).
+GPU_WHEELS := typer==0.16.0 click==8.1.8 rich==13.9.4 markdown-it-py==3.0.0 mdurl==0.1.2 pygments==2.19.1 \
+	shellingham==1.5.4 tomli-w==1.2.0 pytest==8.3.5 pluggy==1.5.0 iniconfig==2.1.0
+
+gpu-wheels:
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform any -d .whl $(GPU_WHEELS)
+
+gpu-data: $(STAMP)
+	$(BIN)/python examples/data/render_emoji.py --subgroups '.*' \
+		--exclude-subgroups 'animal-bird|food-fruit|face-smiling' --tensor --out data/emoji-64-train.safetensors

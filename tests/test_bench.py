@@ -9,19 +9,36 @@ from pathlib import Path
 
 from test_training_cli import env
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_adapters.py"
 
-
-def test_bench_writes_a_row_per_variant_with_ratios_to_the_base(tmp_path):
-    out = tmp_path / "bench.md"
-    command = [sys.executable, str(BENCH), "--device", "cpu", "--resolution", "32", "--ch", "4", "--batch", "2",
-               "--reps", "1", "--warmup", "1", "--precisions", "fp32", "--modes", "eager", "--out", str(out)]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env())
-    assert result.returncode == 0, result.stderr[-2000:]
-    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+def test_gpu_queue_item_2_runs_the_cuda_suite_and_the_benchmark(tmp_path):
+    out = tmp_path / "out"
+    result = subprocess.run(["bash", str(QUEUE), "2", str(out), "--dry-run"], capture_output=True, text=True,
+                            timeout=600, env=env() | {"PYTHON": sys.executable}, cwd=QUEUE.parents[1])  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "skipped" in (out / "pytest.txt").read_text(), "no GPU here: the CUDA tests say why they skip"
+    rows = json.loads((out / "bench.json").read_text())["rows"]
     assert [r["variant"] for r in rows] == ["base", "ssa", "apgc r2", "apgc r4", "apgc r8", "apc"]
     assert rows[0]["adapter_parameters"] == 0 and rows[1]["adapter_parameters"] == 2 * 16 * 6, (
         "ssa: 2C at 6 CBNs of 16"
     )
-    table = out.read_text()
+    table = (out / "bench.md").read_text()
     assert "| base | eager | fp32 | 0 |" in table and "x base" in table
+
+
+QUEUE = Path(__file__).resolve().parents[1] / "bench" / "gpu_queue.sh"
+
+
+def test_gpu_queue_dry_run_of_the_pretraining_item_brings_back_what_the_next_window_needs(tmp_path):
+    result = subprocess.run(["bash", str(QUEUE), "1", str(tmp_path / "out"), "--dry-run"], capture_output=True,
+                            text=True, timeout=600, env=env() | {"PYTHON": sys.executable}, cwd=QUEUE.parents[1])  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == ["card.json", "generator-ema.safetensors", "log.txt", "weights-0.safetensors"]
+    assert json.loads((tmp_path / "out" / "card.json").read_text())["steps"] == 6
+    assert all(p.stat().st_size < 16 * 2**20 for p in (tmp_path / "out").iterdir()), "each file can come back"
+
+
+def test_gpu_queue_refuses_an_item_not_prepared(tmp_path):
+    result = subprocess.run(["bash", str(QUEUE), "3", str(tmp_path / "out"), "--dry-run"], capture_output=True,
+                            text=True, timeout=120, env=env() | {"PYTHON": sys.executable}, cwd=QUEUE.parents[1])  # fmt: skip
+    assert result.returncode == 2 and "not prepared yet" in result.stdout

@@ -21,7 +21,7 @@ from gan_adapters.surgery.summary import summary
 from gan_adapters.training.adapted import load_run
 from gan_adapters.training.recipe import TrainConfig
 from gan_adapters.training.runs import RunPaths
-from gan_adapters.training.trainer import train
+from gan_adapters.training.trainer import RunResult, train
 
 if TYPE_CHECKING:
     from gan_adapters.evaluation.sweep import Domain, Method, SweepConfig
@@ -80,12 +80,22 @@ def _alive(pid: int) -> bool:
     return pid > 0
 
 
+def _trained(train_config: TrainConfig, folder: Path, on_step) -> RunResult:
+    """Train the cell, resume it if interrupted, or take a run that finished but was not scored."""
+    paths = RunPaths(folder)
+    if paths.summary.exists() and paths.adapters.exists():
+        done = json.loads(paths.summary.read_text())
+        if done.get("steps") == train_config.steps:
+            return RunResult(paths, done["steps"], done.get("seconds", math.nan), done.get("final", {}))
+    resume = paths.has_checkpoint()
+    return train(train_config, folder, resume=resume, overwrite=not resume, on_step=on_step)
+
+
 def run_cell(train_config: TrainConfig, folder: Path, real: str, evaluator: Evaluator, eval_config: EvalConfig,
              row: dict[str, Any], on_step=None, trust_code: bool = False) -> dict[str, Any]:  # fmt: skip
     """Train (resuming an interrupted run) and score one cell, write its result.json, release its
     lock; `row` holds the cell's own columns, the measured ones are added."""
-    resume = RunPaths(folder).has_checkpoint()
-    result = train(train_config, folder, resume=resume, overwrite=not resume, on_step=on_step)
+    result = _trained(train_config, folder, on_step)
     scores = evaluator.score_run(folder, real, eval_config, trust_code=trust_code)
     report = summary(load_run(folder, trust_code=trust_code).bundle.model)
     row = row | {

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# One GPU window = one item of the GPU queue (issue: "On the GPU, where users train"), one command,
+# at most 9 minutes, everything it produces under OUT (at most 8 files of 16 MB come back).
+#
+#   bench/gpu_queue.sh ITEM OUT [--dry-run]
+#
+#   1  pretrain the biggan-emoji-64 source: 20 s to measure images/s, then train for the minutes
+#      left (bf16, EMA, DiffAugment); goes on from bench/gpu-results/pretrain/ when an earlier
+#      window brought weights back. Brings back generator-ema.safetensors (fp16), weights-N
+#      (G and D, fp16, for the next window), card.json and the log. The KID/FID report and the
+#      per-class grid are made here, on the CPU, afterwards (the FID Inception does not fit the
+#      64 MiB that travels): gan-adapters-report, see docs/zoo.md.
+#   2  the CUDA test suite (pytest -m cuda) and the adapter benchmark (bench/bench_adapters.py).
+#   3, 4  not prepared yet (the research sweep on the seed-like source; time to adapt end to end).
+#
+# On the device: the repository is the working directory, PyTorch and accelerate are installed,
+# nothing else is; `make gpu-wheels` puts the few wheels it needs into .whl (carry it), and
+# `make gpu-data` renders data/emoji-64-train.safetensors (carry it for item 1).
+# --dry-run runs the same steps on the CPU at toy sizes in seconds (tested in CI).
+set -euo pipefail
+item=${1:?usage: bench/gpu_queue.sh ITEM OUT [--dry-run]}
+out=${2:?usage: bench/gpu_queue.sh ITEM OUT [--dry-run]}
+dry=${3:-}
+mkdir -p "$out"
+log="$out/log.txt"
+exec > >(tee -a "$log") 2>&1
+began=$(date +%s)
+budget=$((9 * 60))
+
+if [ "$dry" = "--dry-run" ]; then
+  python=${PYTHON:-.venv/bin/python}
+else
+  python=python3
+  if [ -d .whl ]; then
+    "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+  fi
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+"$python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')"
+left() { echo $((budget - ($(date +%s) - began))); }
+
+case "$item" in
+  1)
+    data=data/emoji-64-train.safetensors
+    size=(--resolution 64 --ch 32 --batch-size 128 --precision bf16)
+    if [ "$dry" = "--dry-run" ]; then
+      data="$out/toy.safetensors"
+      "$python" - "$data" <<'PY'
+import json, sys, torch
+from safetensors.torch import save_file
+images = (torch.rand(12, 3, 32, 32) * 255).to(torch.uint8)
+save_file({"images": images, "labels": torch.arange(12) % 3}, sys.argv[1], metadata={"classes": json.dumps(list("abc"))})
+PY
+      size=(--resolution 32 --ch 4 --batch-size 4 --precision no)
+    fi
+    [ -f "$data" ] || { echo "missing $data: run 'make gpu-data' and carry data/"; exit 2; }
+    resume=()
+    [ -f bench/gpu-results/pretrain/weights-0.safetensors ] && resume=(--init-from bench/gpu-results/pretrain)
+    # 20 s (or 3 toy steps) to measure images per second, then the main run for the time left.
+    probe=(--minutes 0.33); [ "$dry" = "--dry-run" ] && probe=(--steps 3)
+    "$python" -m gan_adapters pretrain "$data" -o "$out/probe" "${size[@]}" "${probe[@]}" "${resume[@]}"
+    minutes=$(( ($(left) - 60) / 60 ))
+    main=(--minutes "$minutes"); [ "$dry" = "--dry-run" ] && main=(--steps 6)
+    "$python" -m gan_adapters pretrain "$data" -o "$out/run" "${size[@]}" "${main[@]}" "${resume[@]}"
+    cp "$out"/run/generator-ema.safetensors "$out"/run/weights-*.safetensors "$out/"
+    "$python" -c "import json; from safetensors import safe_open; h = safe_open('$out/generator-ema.safetensors', 'pt'); print(json.dumps(json.loads(h.metadata()['card']), indent=1))" > "$out/card.json"
+    rm -rf "$out/probe" "$out/run" "$out/toy.safetensors"  # checkpoints are too big to come back
+    ;;
+  2)
+    "$python" -m pytest -q -m cuda tests/gpu -p no:cacheprovider | tee "$out/pytest.txt" || true
+    bench=(--out "$out/bench.md")
+    [ "$dry" = "--dry-run" ] && bench+=(--device cpu --resolution 32 --ch 4 --batch 2 --reps 1 --warmup 1 --precisions fp32 --modes eager)
+    timeout "$(left)" "$python" bench/bench_adapters.py "${bench[@]}"
+    ;;
+  *)
+    echo "queue item $item is not prepared yet (see the GPU queue issue)"; exit 2
+    ;;
+esac
+echo "item $item done in $(( $(date +%s) - began )) s; results in $out"
