@@ -34,6 +34,13 @@ def pretrain(
     report: Annotated[
         bool, typer.Option("--report", help="Afterwards: KID/FID against the data and a grid per class.")
     ] = False,
+    report_only: Annotated[
+        bool,
+        typer.Option(
+            "--report-only",
+            help="Train nothing: report on OUT/generator-ema.safetensors (say, what a GPU window brought back).",
+        ),
+    ] = False,
     verbose: Verbose = False,
 ) -> None:
     """Pretrain a class-conditional BigGAN (hinge loss, DiffAugment, EMA) to serve as a source model.
@@ -50,6 +57,10 @@ def pretrain(
     from gan_adapters.training.pretrain import pretrain as run_pretraining
 
     configure_logging(verbose)
+    if report_only:
+        result = make_report(out / "generator-ema.safetensors", data, out)
+        console.print_json(json.dumps({k: v for k, v in result.items() if k not in ("classes", "card")}))
+        return
     config = PretrainConfig(model=BigGANConfig(resolution=resolution, ch=ch), batch_size=batch_size,
                             steps=steps, minutes=minutes, precision=precision)  # fmt: skip
     columns = (TextColumn("pretraining"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),

@@ -58,6 +58,8 @@ class Adapter(nn.Module):
     """Whether the kind chooses its parameters by class labels (see `manage.condition`)."""
     group_size: int | None = None
     """Channels per group for the point-wise kinds; None for per-channel kinds."""
+    fold_into_norm: bool = True
+    """Whether a foldable adapter after a BatchNorm in eval mode runs folded into its affine."""
 
     def __init__(
         self,
@@ -95,9 +97,14 @@ class Adapter(nn.Module):
             return "a conditional adapter depends on the condition; it has no single affine to fold"
         return f"a {self.kind!r} adapter mixes channels; only a per-channel scale/shift folds into an affine"
 
-    def channel_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(scale, shift), each (C,), of a foldable adapter: the adapter is x * scale + shift."""
+    def affine_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scale, shift), each (C,), of a foldable adapter (differentiable): x * scale + shift."""
         raise AdapterStateError(self.why_not_foldable() or f"{self.kind!r} has no per-channel affine")
+
+    def channel_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """`affine_terms`, detached (for merging into base weights)."""
+        scale, shift = self.affine_terms()
+        return scale.detach(), shift.detach()
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         y = self.transform(x)
@@ -130,8 +137,8 @@ class ScaleShift(Adapter):
     def why_not_foldable(self) -> str | None:
         return super().why_not_foldable() if self.conditional else None
 
-    def channel_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.scale.detach(), self.shift.detach()
+    def affine_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.scale, self.shift
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}"
@@ -175,8 +182,8 @@ class ClassScaleShift(Adapter):
             return "a 'cbn' adapter with several classes depends on labels; it has no single affine to fold"
         return super().why_not_foldable() if self.conditional else None
 
-    def channel_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.scale[0].detach(), self.shift[0].detach()
+    def affine_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.scale[0], self.shift[0]
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, num_classes={self.num_classes}"

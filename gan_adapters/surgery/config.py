@@ -38,6 +38,9 @@ class AdapterConfig(Serialisable):
     train_norm: bool = False
     num_classes: int = 1
     route: str = "auto"
+    fold: bool = True
+    """Run `ssa` (and one-class `cbn`) folded into a preceding BatchNorm's affine when that BN
+    is in eval mode: one batch_norm call instead of two passes; exact at init."""
 
     def __post_init__(self) -> None:
         if self.kind not in ADAPTER_KINDS:

@@ -169,7 +169,7 @@ def build_adapter(config: AdapterConfig, site: Site) -> Adapter:
     """The adapter `config` asks for at one site (sizes are checked against its channels)."""
     group_size = config.group_size_for(site.channels, site.id)
     conditional = config.conditional and site.condition_features is not None
-    return ADAPTER_KINDS[config.kind](
+    adapter = ADAPTER_KINDS[config.kind](
         site.channels,
         group_size=group_size,
         bias=config.bias,
@@ -177,6 +177,8 @@ def build_adapter(config: AdapterConfig, site: Site) -> Adapter:
         condition_features=site.condition_features if conditional else None,
         condition_is_label=conditional and site.condition_is_label,
     )
+    adapter.fold_into_norm = config.fold
+    return adapter
 
 
 def _reference_tensor(module: nn.Module) -> torch.Tensor | None:

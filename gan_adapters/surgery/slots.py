@@ -9,9 +9,11 @@ adapter can read the layer's condition.
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gan_adapters.errors import AdapterStateError
@@ -55,21 +57,58 @@ class AdapterSlot(nn.ModuleDict):
         return f"site={self.site_id!r}, active={self.active!r}, enabled={self.enabled}"
 
 
+def folded_adapter(module: nn.Module, slot: AdapterSlot) -> Adapter | None:
+    """The active adapter when, for this call, it folds into the BatchNorm's own affine: a
+    per-channel adapter that allows it, after a BatchNorm in eval mode with running statistics."""
+    if not slot.enabled or slot.active is None or slot.active not in slot:
+        return None
+    adapter: Adapter = slot[slot.active]
+    if not adapter.fold_into_norm or adapter.why_not_foldable() is not None:
+        return None
+    return None if module.training or module.running_mean is None else adapter
+
+
+def folded_norm_forward(self: nn.modules.batchnorm._BatchNorm, input: torch.Tensor) -> torch.Tensor:
+    """A BatchNorm site's forward with its scale/shift adapter folded in: one batch_norm call with
+    weight w * s and bias b * s + t (exactly w and b at init), instead of BN then a second pass."""
+    slot = self._modules.get(SLOT_ATTRIBUTE)
+    adapter = folded_adapter(self, slot) if isinstance(slot, AdapterSlot) else None
+    if adapter is None:
+        return type(self).forward(self, input)
+    scale, shift = adapter.affine_terms()
+    weight = scale if self.weight is None else self.weight * scale
+    bias = shift if self.bias is None else torch.addcmul(shift, self.bias, scale)
+    return F.batch_norm(input, self.running_mean, self.running_var, weight, bias, False, 0.0, self.eps)
+
+
 def apply_slot_hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
-    """Forward hook of a module site: hand the output (and call arguments) to its slot."""
+    """Forward hook of a module site: hand the output (and call arguments) to its slot, unless
+    the adapter was folded into the module's own computation."""
     slot = module._modules.get(SLOT_ATTRIBUTE)
-    return output if slot is None else slot(output, args, kwargs)
+    if slot is None or (_folds(module) and folded_adapter(module, slot) is not None):
+        return output
+    return slot(output, args, kwargs)
+
+
+def _folds(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.batchnorm._BatchNorm)
 
 
 def attach_slot(module: nn.Module, slot: AdapterSlot) -> None:
-    """Make `slot` a child of a module site and hook it onto the module's output."""
+    """Make `slot` a child of a module site and hook it onto the module's output (a BatchNorm
+    site also gets the folding forward, as an attribute of this one instance)."""
     module.add_module(SLOT_ATTRIBUTE, slot)
     module.register_forward_hook(apply_slot_hook, with_kwargs=True)
+    if _folds(module):
+        module.forward = types.MethodType(folded_norm_forward, module)
 
 
 def detach_slot(module: nn.Module) -> None:
     """Undo `attach_slot`: the module is again exactly what it was."""
     del module._modules[SLOT_ATTRIBUTE]
+    forward = module.__dict__.get("forward")
+    if getattr(forward, "__func__", None) is folded_norm_forward:
+        del module.__dict__["forward"]
     for hook_id, hook in list(module._forward_hooks.items()):
         if hook is apply_slot_hook:
             del module._forward_hooks[hook_id]
