@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import biggan_inputs, every_kind
+from conftest import biggan_inputs
+from kinds import every_kind
 
 import gan_adapters as ga
 

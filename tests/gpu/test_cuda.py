@@ -7,9 +7,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the CPU suite's helpers
 from kinds import every_kind
 from test_training import adapter_file_tensors, tiny_config
 

@@ -1,6 +1,0 @@
-"""GPU tests reuse the CPU suite's helpers (tiny models, configs)."""
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
