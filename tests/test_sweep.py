@@ -16,7 +16,8 @@ from test_training_cli import cli, env
 
 import gan_adapters as ga
 from gan_adapters.evaluation.evaluator import EvalConfig, Evaluator
-from gan_adapters.evaluation.sweep import SweepConfig, run_sweep
+from gan_adapters.evaluation.grid import SweepConfig
+from gan_adapters.evaluation.sweep import run_sweep
 from gan_adapters.training.trainer import train
 
 SWEEP = """
@@ -157,7 +158,8 @@ def test_cached_real_features_are_reused(tmp_path):
 
 
 def test_cell_folders_never_leave_the_sweep_folder(tmp_path):
-    from gan_adapters.evaluation.sweep import Domain, Method, cell_name
+    from gan_adapters.evaluation.cells import cell_name
+    from gan_adapters.evaluation.grid import Domain, Method
 
     name = cell_name(Domain(name="../../somewhere", data="x"), Method(ga.AdapterConfig(kind="ssa")), 6, 0)
     assert name == "somewhere-ssa-n6-s0" and "/" not in name

@@ -107,7 +107,8 @@ def sweep(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from gan_adapters.evaluation.sweep import SweepConfig, parse_shard, run_sweep
+    from gan_adapters.evaluation.grid import SweepConfig
+    from gan_adapters.evaluation.sweep import parse_shard, run_sweep
 
     configure_logging(verbose)
     config = SweepConfig.from_toml(recipe)

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gan_adapters.cli.options import Verbose, configure_logging, console
 
 
-def pretrain(
+def pretrain(  # long: typer declares each option as a parameter; the body is short
     data: Annotated[
         Path, typer.Argument(help="Labelled image tensor (.safetensors) from render_emoji.py --tensor.")
     ],

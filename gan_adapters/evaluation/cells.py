@@ -13,18 +13,16 @@ import math
 import os
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gan_adapters.evaluation.evaluator import EvalConfig, Evaluator
+from gan_adapters.evaluation.grid import Domain, Method, SweepConfig
 from gan_adapters.files import slug, write_text_atomically
 from gan_adapters.surgery.summary import summary
 from gan_adapters.training.adapted import load_run
 from gan_adapters.training.recipe import TrainConfig
 from gan_adapters.training.runs import RunPaths
 from gan_adapters.training.trainer import RunResult, train
-
-if TYPE_CHECKING:
-    from gan_adapters.evaluation.sweep import Domain, Method, SweepConfig
 
 RESULT_FILE = "result.json"
 LOCK_FILE = "lock"

@@ -7,15 +7,12 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gan_adapters.evaluation.cells import cell_config, claim, read_result, run_cell
 from gan_adapters.evaluation.evaluator import Evaluator
+from gan_adapters.evaluation.grid import SweepConfig
 from gan_adapters.evaluation.results import TUNING_COLUMNS, write_results
 from gan_adapters.files import inside, slug
-
-if TYPE_CHECKING:
-    from gan_adapters.evaluation.sweep import SweepConfig
 
 WAIT_SECONDS = 5.0
 """How often a shard looks whether another shard finished a tuning run it needs."""

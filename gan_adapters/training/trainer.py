@@ -26,7 +26,8 @@ from accelerate.state import AcceleratorState
 
 from gan_adapters.errors import ConfigError, TrainingDivergedError
 from gan_adapters.faults import kill_point
-from gan_adapters.training.critic import adversarial_parts, build_critic
+from gan_adapters.training.adversarial import adversarial_parts
+from gan_adapters.training.critic import build_critic
 from gan_adapters.training.data import load_image_folder
 from gan_adapters.training.recipe import TrainConfig
 from gan_adapters.training.resume import (
@@ -91,14 +92,7 @@ def train(
     if resume and overwrite:
         raise ConfigError("--resume continues the run in the folder and --overwrite deletes it: pick one")
     paths = RunPaths(Path(out))
-    if accelerator is None:
-        # Accelerate keeps one process-wide state and refuses a second Accelerator with another
-        # precision; each run gets its own (the process group, if any, is kept).
-        AcceleratorState._reset_state()
-    accelerator = accelerator or Accelerator(
-        mixed_precision=config.precision, gradient_accumulation_steps=config.grad_accum, cpu=cpu_only_launch(),
-        log_with=config.log_with or None, project_dir=str(paths.root / "logs"),
-    )  # fmt: skip
+    accelerator = accelerator or _new_accelerator(config, paths)
     if accelerator.is_main_process:
         paths.prepare(resume=resume, overwrite=overwrite)
     accelerator.wait_for_everyone()
@@ -130,6 +124,16 @@ def train(
         accelerator.end_training()
     accelerator.wait_for_everyone()
     return RunResult(paths, config.steps, seconds, losses)
+
+
+def _new_accelerator(config: TrainConfig, paths: RunPaths) -> Accelerator:
+    # Accelerate keeps one process-wide state and refuses a second Accelerator with another
+    # precision; each run gets its own (the process group, if any, is kept).
+    AcceleratorState._reset_state()
+    return Accelerator(
+        mixed_precision=config.precision, gradient_accumulation_steps=config.grad_accum, cpu=cpu_only_launch(),
+        log_with=config.log_with or None, project_dir=str(paths.root / "logs"),
+    )  # fmt: skip
 
 
 def _start(config: TrainConfig, paths, accelerator, checkpoint: dict | None, discriminator) -> Session:

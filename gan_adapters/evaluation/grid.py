@@ -1,0 +1,129 @@
+"""A sweep recipe as data: the domains, the methods (table rows), the grid, tuning and evaluation.
+
+A sweep recipe (TOML) holds a `[base]` training recipe, `[[domains]]` (image folders, the real
+set each is scored against, held-out validation images), `[[methods]]` (adapter configs with the
+training settings they change), a `[grid]` of `images` and `seeds`, `[tuning]` and `[eval]`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gan_adapters.errors import ConfigError
+from gan_adapters.evaluation.evaluator import EvalConfig
+from gan_adapters.files import read_toml
+from gan_adapters.serial import Serialisable
+from gan_adapters.surgery.config import AdapterConfig
+from gan_adapters.training.recipe import TrainConfig
+
+
+@dataclass
+class Domain(Serialisable):
+    """A target domain: the training images, the real set its samples are scored against, and
+    held-out images (never scored) on which learning rates are tuned."""
+
+    config_name = "domain"
+
+    name: str
+    data: str
+    real: str | None = None
+    validation: str | None = None
+
+
+TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)} - {"adapter", "data", "images", "seed"}
+
+
+@dataclass
+class Method:
+    """One row of the research table: an adapter config, the training settings it changes
+    (`recipe`, `lr`, `recon_weight`, ...), and optionally learning rates to tune among."""
+
+    adapter: AdapterConfig
+    label: str = ""
+    train: dict[str, Any] = field(default_factory=dict)
+    lrs: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            sizes = {k: v for k, v in self.adapter.sizes().items() if v is not None}
+            recipe = self.train.get("recipe", "supervised")
+            blend = f"{self.train['recon_weight']:g}" if self.train.get("recon_weight") else ""
+            prefix = "" if recipe == "supervised" else ("blended" + blend if blend else "adversarial") + "-"
+            self.label = prefix + self.adapter.kind + "".join(f"-{k}{v:g}" for k, v in sizes.items())
+
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any]) -> Method:
+        """A `[[methods]]` table: training keys, `label`, `lrs`, and the adapter's keys."""
+        entry = dict(entry)
+        label, lrs = entry.pop("label", ""), entry.pop("lrs", None)
+        train = {k: entry.pop(k) for k in list(entry) if k in TRAIN_FIELDS}
+        return cls(AdapterConfig.from_dict(entry), label, train, list(lrs) if lrs else None)
+
+
+@dataclass
+class Tuning(Serialisable):
+    """How learning rates are tuned: short runs on `images` training images at `seed`, scored
+    by KID against the domain's validation images (never against the scored real set)."""
+
+    config_name = "tuning"
+
+    images: int = 25
+    seed: int = 100
+    steps: int | None = None
+    """Steps per tuning run; None: half the base recipe's."""
+    samples: int = 50
+
+
+@dataclass
+class SweepConfig:
+    """A whole sweep, as read from its recipe."""
+
+    base: TrainConfig
+    domains: list[Domain]
+    methods: list[Method]
+    images: list[int] = field(default_factory=lambda: [25, 50, 100])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    tuning: Tuning = field(default_factory=Tuning)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> SweepConfig:
+        """Read a sweep recipe; relative folders are relative to the recipe file."""
+        path = Path(path)
+        data = read_toml(path, "sweep recipe")
+        unknown = sorted(set(data) - {"base", "domains", "methods", "grid", "eval", "tuning"})
+        if unknown:
+            raise ConfigError(f"unknown sweep recipe sections: {', '.join(unknown)}")
+
+        def resolve(folder: str | None) -> str | None:
+            return None if folder is None else str((path.parent / folder).resolve())
+
+        domains = [Domain.from_dict(d) for d in data.get("domains", [])]
+        for domain in domains:
+            domain.data, domain.real, domain.validation = map(
+                resolve, (domain.data, domain.real, domain.validation)
+            )
+        grid = data.get("grid", {})
+        config = cls(
+            base=TrainConfig.from_dict(data.get("base", {})), domains=domains,
+            methods=[Method.from_entry(entry) for entry in data.get("methods", [])],
+            images=list(grid.get("images", [25, 50, 100])), seeds=list(grid.get("seeds", [0, 1, 2])),
+            eval=EvalConfig.from_dict(data.get("eval", {})), tuning=Tuning.from_dict(data.get("tuning", {})),
+        )  # fmt: skip
+        if not config.domains or not config.methods:
+            raise ConfigError(f"{path} needs at least one [[domains]] and one [[methods]] entry")
+        for method in config.methods:
+            if method.lrs and any(d.validation is None for d in config.domains):
+                raise ConfigError(
+                    f"method {method.label!r} tunes lrs: every domain needs validation = FOLDER"
+                )
+        return config
+
+    def cells(self) -> list[tuple[Domain, Method, int, int]]:
+        """Every (domain, method, images, seed), in the order they run."""
+        return [
+            (d, m, n, s) for d in self.domains for n in self.images for s in self.seeds for m in self.methods
+        ]
