@@ -221,24 +221,26 @@ def test_recipe_round_trips_and_refuses_unknown_keys(tmp_path):
         TrainConfig(precision="fp8")
 
 
-def test_bf16_autocast_and_gradient_accumulation_run_on_the_cpu(tmp_path):
-    conv_outputs = []
-    record = torch.nn.modules.module.register_module_forward_hook(
-        lambda module, args, output: (
-            conv_outputs.append(output.dtype)
-            if isinstance(module, torch.nn.ConvTranspose2d) and torch.is_grad_enabled()
+def conv_dtypes(run):
+    """run()'s result, and the dtypes the generator's transposed convs produced while training."""
+    seen = []
+    hook = torch.nn.modules.module.register_module_forward_hook(
+        lambda m, a, out: (
+            seen.append(out.dtype)
+            if isinstance(m, torch.nn.ConvTranspose2d) and torch.is_grad_enabled()
             else None
         )
     )
     try:
-        result = train(
-            tiny_config(steps=4, precision="bf16", grad_accum=2, checkpoint_every=4), tmp_path / "run"
-        )
+        return run(), set(seen)
     finally:
-        record.remove()
-    assert conv_outputs and set(conv_outputs) == {torch.bfloat16}, (
-        "autocast ran the generator's convs in bf16"
-    )
+        hook.remove()
+
+
+def test_bf16_autocast_and_gradient_accumulation_run_on_the_cpu(tmp_path):
+    config = tiny_config(steps=4, precision="bf16", grad_accum=2, checkpoint_every=4)
+    result, dtypes = conv_dtypes(lambda: train(config, tmp_path / "run"))
+    assert dtypes == {torch.bfloat16}, "autocast ran the generator's convs in bf16"
     rows = read_metrics(result.paths.metrics)
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
     checkpoint = read_checkpoint(result.paths.checkpoint)

@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the CPU suite's helpers
 from kinds import every_kind
-from test_training import adapter_file_tensors, tiny_config
+from test_training import adapter_file_tensors, conv_dtypes, tiny_config
 
 import gan_adapters as ga
 from gan_adapters.training.trainer import train
@@ -29,21 +29,6 @@ pytestmark = [
 TOLERANCE = {"no": 2e-3, "bf16": 5e-2, "fp16": 5e-2}
 """Largest difference from the CPU run after 4 steps, per precision (TF32/bf16/fp16 rounding)."""
 AUTOCAST_DTYPE = {"no": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def _conv_dtypes(run):
-    seen = []
-    hook = torch.nn.modules.module.register_module_forward_hook(
-        lambda m, a, out: (
-            seen.append(out.dtype)
-            if isinstance(m, torch.nn.ConvTranspose2d) and torch.is_grad_enabled()
-            else None
-        )
-    )
-    try:
-        return run(), set(seen)
-    finally:
-        hook.remove()
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +48,7 @@ def cpu_reference(tmp_path_factory):
 @pytest.mark.parametrize("compiled", [False, True])
 def test_trainer_on_cuda_matches_the_cpu(tmp_path, cpu_reference, precision, channels_last, compiled):
     config = tiny_config(steps=4, precision=precision, channels_last=channels_last, compile=compiled)
-    result, dtypes = _conv_dtypes(lambda: train(config, tmp_path / "run"))
+    result, dtypes = conv_dtypes(lambda: train(config, tmp_path / "run"))
     assert all(torch.isfinite(torch.tensor(v)) for v in result.final.values())
     if not compiled:  # compiled graphs run no module hooks
         assert dtypes == {AUTOCAST_DTYPE[precision]}, f"autocast ran the convs in {dtypes}"
