@@ -99,12 +99,7 @@ def test_pretrained_class_conditional_dcgan(tmp_path):
 def test_biggan_128_shape_of_the_plain_style_reproduces_the_research_arithmetic():
     with torch.device("meta"):
         model = PlainBigGAN(ch=96, resolution=128, z_dim=120, embed=128, classes=1000)
-    expected = {
-        dict_key: count
-        for dict_key, count in [
-            ("ssa", 14_784), ("apgc-4", 29_568), ("apgc-8", 59_136), ("apgc-16", 118_272), ("apc", 8_635_392)
-        ]
-    }  # fmt: skip
+    expected = {"ssa": 14_784, "apgc-4": 29_568, "apgc-8": 59_136, "apgc-16": 118_272, "apc": 8_635_392}
     for label, count in expected.items():
         kind, _, size = label.partition("-")
         options = dict(kind=kind, group_size=int(size)) if size else dict(kind=kind)

@@ -94,8 +94,9 @@ def run_cell(train_config: TrainConfig, folder: Path, real: str, evaluator: Eval
     """Train (resuming an interrupted run) and score one cell, write its result.json, release its
     lock; `row` holds the cell's own columns, the measured ones are added."""
     result = _trained(train_config, folder, on_step)
-    scores = evaluator.score_run(folder, real, eval_config, trust_code=trust_code)
-    report = summary(load_run(folder, trust_code=trust_code).bundle.model)
+    run = load_run(folder, trust_code=trust_code)
+    scores = evaluator.score_adapted(run, real, eval_config)
+    report = summary(run.bundle.model)
     row = row | {
         "recipe": train_config.recipe, "ratio": f"{report.ratio:.4g}", "adapter_parameters": report.adapter_parameters,
         "steps": train_config.steps, "lr": f"{train_config.lr:g}", "train_seconds": f"{result.seconds:.1f}",

@@ -11,7 +11,7 @@ import torch
 from gan_adapters.evaluation.features import FeatureCache, FeatureFn, InceptionPool3, default_cache_folder
 from gan_adapters.evaluation.metrics import Scores, score
 from gan_adapters.serial import Serialisable
-from gan_adapters.training.adapted import draw_latents, generate, load_run
+from gan_adapters.training.adapted import AdaptedRun, draw_latents, generate, load_run
 from gan_adapters.training.data import load_image_folder
 from gan_adapters.training.runs import RunPaths
 
@@ -65,7 +65,10 @@ class Evaluator:
         self, run_folder: str | Path, real_folder: str | Path, config: EvalConfig, *, trust_code: bool = False
     ) -> Scores:
         """Sample `config.samples` images from a finished run and score them against a folder."""
-        run = load_run(run_folder, trust_code=trust_code)
+        return self.score_adapted(load_run(run_folder, trust_code=trust_code), real_folder, config)
+
+    def score_adapted(self, run: AdaptedRun, real_folder: str | Path, config: EvalConfig) -> Scores:
+        """Score an already loaded run's samples against a folder."""
         images = generate(
             run, draw_latents(run, config.samples, config.prior, config.sigma, config.truncation, config.seed)
         )

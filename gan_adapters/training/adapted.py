@@ -91,8 +91,13 @@ def resolve_prior(run: AdaptedRun, prior: str) -> str:
     """'auto' made concrete: 'fitted' for a supervised run with learned latents, else 'normal'."""
     if prior != "auto":
         return prior
-    adversarial = run.config is not None and run.config.recipe == "adversarial"
-    return "fitted" if run.latents is not None and len(run.latents) > 1 and not adversarial else "normal"
+    return (
+        "fitted" if run.latents is not None and len(run.latents) > 1 and not _adversarial(run) else "normal"
+    )
+
+
+def _adversarial(run: AdaptedRun) -> bool:
+    return run.config is not None and run.config.recipe == "adversarial"
 
 
 def draw_latents(
@@ -109,7 +114,6 @@ def draw_latents(
     `sample_sigma`, 0.5 by default as in the official code). 'auto' picks as PRIORS says."""
     generator = torch.Generator().manual_seed(seed)
     shape = run.bundle.latent_shape
-    adversarial = run.config is not None and run.config.recipe == "adversarial"
     prior = resolve_prior(run, prior)
     if prior == "fitted":
         if run.latents is None or len(run.latents) < 2:
@@ -121,7 +125,7 @@ def draw_latents(
     if prior != "normal":
         raise GanAdaptersError(f"prior must be one of {', '.join(PRIORS)}, got {prior!r}")
     if sigma is None:
-        sigma = 1.0 if adversarial else run.config.sample_sigma if run.config is not None else 0.5
+        sigma = 1.0 if _adversarial(run) else run.config.sample_sigma if run.config is not None else 0.5
     return sample_latents(count, shape, sigma=sigma, truncation=truncation, generator=generator)
 
 
