@@ -32,7 +32,11 @@ VARIANTS = {
     "apgc r4": dict(kind="apgc", ratio=4),
     "apgc r8": dict(kind="apgc", ratio=8),
     "apc": dict(kind="apc"),
+    "ssa unfolded": dict(kind="ssa", fold="never"),
+    "apgc r4 folded": dict(kind="apgc", ratio=4, fold="always"),
 }
+"""The folded/unfolded variants differ only where the sites are torch BatchNorms in eval mode:
+`--targets BatchNorm2d` (the affine-free norm inside each class-conditional BN)."""
 
 
 def build(args, variant: str) -> torch.nn.Module:
@@ -40,7 +44,7 @@ def build(args, variant: str) -> torch.nn.Module:
     config = BigGANConfig(resolution=args.resolution, ch=args.ch, z_dim=args.z_dim, num_classes=args.classes)
     model = BigGANGenerator(config).to(args.device).eval()
     if VARIANTS[variant] is not None:
-        model = ga.inject(model, targets=["ConditionalBatchNorm2d"], **VARIANTS[variant])
+        model = ga.inject(model, targets=[args.targets], **VARIANTS[variant])
     else:
         model.requires_grad_(False)
     return model.to(memory_format=torch.channels_last)
@@ -130,6 +134,7 @@ def main() -> None:
     parser.add_argument("--modes", default="eager,compiled")
     parser.add_argument("--precisions", default="bf16,fp32")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--targets", default="ConditionalBatchNorm2d", help="or BatchNorm2d, where folding applies")
     parser.add_argument("--out", type=Path, default=Path("bench/results.md"))
     args = parser.parse_args()
     if args.device == "cuda":
@@ -143,7 +148,8 @@ def main() -> None:
                 rows.append(run_variant(args, variant, mode, precision))
                 print(json.dumps(rows[-1]), flush=True)
     device = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
-    header = (f"BigGAN {args.resolution} px, ch={args.ch}, batch {args.batch}, channels_last; {device}; "
+    header = (f"BigGAN {args.resolution} px, ch={args.ch}, batch {args.batch}, channels_last, adapters after "
+              f"{args.targets}; {device}; "
               f"torch {torch.__version__}; medians of {args.reps} after {args.warmup} warm-up")  # fmt: skip
     text = f"{header}\n\n{table(rows)}\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,9 @@
 #      (G and D, fp16, for the next window), card.json and the log. The KID/FID report and the
 #      per-class grid are made here, on the CPU, afterwards (the FID Inception does not fit the
 #      64 MiB that travels): gan-adapters-report, see docs/zoo.md.
-#   2  the CUDA test suite (pytest -m cuda) and the adapter benchmark (bench/bench_adapters.py).
+#   2  the CUDA test suite (pytest -m cuda), the path table (bench/bench_pointwise.py: copy
+#      OUT/pointwise_paths.json over gan_adapters/surgery/) and the adapter benchmark
+#      (bench/bench_adapters.py), after the class-conditional BNs and, for the folds, inside them.
 #   3, 4  not prepared yet (the research sweep on the seed-like source; time to adapt end to end).
 #
 # On the device: the repository is the working directory, PyTorch and accelerate are installed,
@@ -69,9 +71,17 @@ PY
     ;;
   2)
     "$python" -m pytest -q -m cuda tests/gpu -p no:cacheprovider | tee "$out/pytest.txt" || true
-    bench=(--out "$out/bench.md")
-    [ "$dry" = "--dry-run" ] && bench+=(--device cpu --resolution 32 --ch 4 --batch 2 --reps 1 --warmup 1 --precisions fp32 --modes eager)
-    timeout "$(left)" "$python" bench/bench_adapters.py "${bench[@]}"
+    # The path table first (a minute): fold="fast" and pointwise_impl="auto" read it.
+    paths=(--out "$out")
+    [ "$dry" = "--dry-run" ] && paths+=(--device cpu --batch 1 --sites 16:4 --group-sizes 4 --reps 1 --warmup 1)
+    timeout "$(left)" "$python" bench/bench_pointwise.py "${paths[@]}"
+    # Research placement (after each class-conditional BN), then the folds (after its inner BN).
+    bench=(--precisions bf16)
+    [ "$dry" = "--dry-run" ] && bench=(--device cpu --resolution 32 --ch 4 --batch 2 --reps 1 --warmup 1 --precisions fp32 --modes eager)
+    timeout "$(left)" "$python" bench/bench_adapters.py "${bench[@]}" --out "$out/bench.md" \
+      --variants "base,ssa,apgc r2,apgc r4,apgc r8,apc"
+    timeout "$(left)" "$python" bench/bench_adapters.py "${bench[@]}" --out "$out/bench-folds.md" \
+      --targets BatchNorm2d --variants "base,ssa,ssa unfolded,apgc r4,apgc r4 folded"
     ;;
   *)
     echo "queue item $item is not prepared yet (see the GPU queue issue)"; exit 2

@@ -35,11 +35,13 @@ from gan_adapters.surgery.manage import (
     delete_adapter,
     disable_adapters,
     set_adapter,
+    set_execution,
     trainable_parameters,
     unload,
 )
 from gan_adapters.surgery.merge import MergeReport, merge
 from gan_adapters.surgery.norms import is_normalization, register_norm_class
+from gan_adapters.surgery.pointwise import register_pointwise
 from gan_adapters.surgery.saving import load_adapters, save_adapters
 from gan_adapters.surgery.sites import Discovery, Site, find_norm_sites
 from gan_adapters.surgery.summary import AdapterSummary, summary
@@ -95,9 +97,11 @@ __all__ = [
     "register_adapter_kind",
     "register_generator",
     "register_norm_class",
+    "register_pointwise",
     "sample_latents",
     "save_adapters",
     "set_adapter",
+    "set_execution",
     "summary",
     "train",
     "trainable_parameters",

@@ -23,6 +23,17 @@ def test_gpu_queue_item_2_runs_the_cuda_suite_and_the_benchmark(tmp_path):
     )
     table = (out / "bench.md").read_text()
     assert "| base | eager | fp32 | 0 |" in table and "x base" in table
+    folds = json.loads((out / "bench-folds.json").read_text())["rows"]
+    assert [r["variant"] for r in folds] == ["base", "ssa", "ssa unfolded", "apgc r4", "apgc r4 folded"]
+    assert folds[1]["adapter_parameters"] == folds[2]["adapter_parameters"] == 2 * 16 * 7, (
+        "the 6 CBNs' inner BNs and the output BN"
+    )
+    table = json.loads((out / "pointwise_paths.json").read_text())["rows"]
+    measured = [r for r in table if r["device"].startswith("cpu") and r["channels"] == 16]
+    assert len(measured) == 1 and sorted(measured[0]["ms"]) == sorted(
+        ["conv", "bmm", "dense", "folded-conv", "folded-bmm", "folded-dense"]
+    )
+    assert len(table) > 1, "the package's rows of other shapes and devices are kept"
 
 
 QUEUE = Path(__file__).resolve().parents[1] / "bench" / "gpu_queue.sh"

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gan_adapters.errors import AdapterStateError, ConfigError
+from gan_adapters.surgery.paths import FOLDED, choose_path
+from gan_adapters.surgery.pointwise import POINTWISE_IMPLEMENTATIONS, fold_affine_into_pointwise
 
 ADAPTER_KINDS: dict[str, type[Adapter]] = {}
 """Adapter kinds by name; extend with `register_adapter_kind`."""
@@ -58,8 +59,10 @@ class Adapter(nn.Module):
     """Whether the kind chooses its parameters by class labels (see `manage.condition`)."""
     group_size: int | None = None
     """Channels per group for the point-wise kinds; None for per-channel kinds."""
-    fold_into_norm: bool = True
-    """Whether a foldable adapter after a BatchNorm in eval mode runs folded into its affine."""
+    fold: str = "exact"
+    """Folding after a BatchNorm in eval mode (see `AdapterConfig.fold`): exact, fast, always, never."""
+    pointwise_impl: str = "auto"
+    """The grouped 1x1 implementation of the point-wise kinds (see `AdapterConfig.pointwise_impl`)."""
 
     def __init__(
         self,
@@ -105,6 +108,19 @@ class Adapter(nn.Module):
         """`affine_terms`, detached (for merging into base weights)."""
         scale, shift = self.affine_terms()
         return scale.detach(), shift.detach()
+
+    def norm_fold(self, x: torch.Tensor) -> str | None:
+        """How this adapter runs folded into the eval-mode BatchNorm that produced `x` for this call:
+        'affine' (into the norm's own weight and bias), a folded path name, or None (it does not)."""
+        if self.fold == "never" or self.why_not_foldable() is not None:
+            return None
+        return "affine"
+
+    def after_affine(
+        self, x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, path: str
+    ) -> torch.Tensor:
+        """This adapter applied to x * scale + shift in one pass (`path` from `norm_fold`)."""
+        raise AdapterStateError(f"a {self.kind!r} adapter folds into the norm's affine, not the other way")
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         y = self.transform(x)
@@ -203,14 +219,32 @@ class PointwiseConv(Adapter):
         self.delta = nn.Parameter(torch.zeros(channels, self.group_size))
         self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
 
+    def path(self, x: torch.Tensor, after_norm: bool) -> str:
+        """The path this call runs: the table's fastest allowed by `fold` and `pointwise_impl`."""
+        fold = {"fast": "auto", "always": "always"}.get(self.fold, "never") if after_norm else "never"
+        if self.conditional:
+            fold = "never"
+        dtype = (
+            torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
+        )
+        pixels = x.numel() // self.channels
+        return choose_path(
+            str(x.device), dtype, self.channels, self.group_size, pixels, self.pointwise_impl, fold
+        )
+
     def transform(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 4:
-            mixed = F.conv2d(x, self.delta[:, :, None, None], self.bias, groups=self.groups)
-        else:
-            flat = x.reshape(x.shape[0], self.channels, -1)
-            mixed = F.conv1d(flat, self.delta[:, :, None], self.bias, groups=self.groups)
-            mixed = mixed.reshape(x.shape)
-        return x + mixed
+        implementation = POINTWISE_IMPLEMENTATIONS[self.path(x, after_norm=False)]
+        return x + implementation(x, self.delta, self.bias, self.groups)
+
+    def norm_fold(self, x: torch.Tensor) -> str | None:
+        path = self.path(x, after_norm=True)
+        return path if path.startswith(FOLDED) else None
+
+    def after_affine(
+        self, x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, path: str
+    ) -> torch.Tensor:
+        weight, bias = fold_affine_into_pointwise(self.delta, self.bias, scale, shift, self.groups)
+        return POINTWISE_IMPLEMENTATIONS[path.removeprefix(FOLDED)](x, weight, bias, self.groups)
 
     def extra_repr(self) -> str:
         return (

@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from gan_adapters.errors import ConfigError, SiteError
 from gan_adapters.serial import Serialisable
 from gan_adapters.surgery.adapters import ADAPTER_KINDS
+from gan_adapters.surgery.pointwise import POINTWISE_IMPLEMENTATIONS
 
 ROUTES = ("auto", "fx", "export", "module")
 """How sites are found: `auto` tries torch.fx, then torch.export, then module matching."""
+FOLD_POLICIES = ("exact", "fast", "always", "never")
+"""What `fold` may say; see `AdapterConfig.fold`."""
 DEFAULT_RATIO = 4.0
 """Parameter ratio against `ssa` used by `apgc` when no size is given (group size 8)."""
 
@@ -38,9 +41,15 @@ class AdapterConfig(Serialisable):
     train_norm: bool = False
     num_classes: int = 1
     route: str = "auto"
-    fold: bool = True
-    """Run `ssa` (and one-class `cbn`) folded into a preceding BatchNorm's affine when that BN
-    is in eval mode: one batch_norm call instead of two passes; exact at init."""
+    fold: str = "exact"
+    """Folding into a BatchNorm in eval mode before the adapter (frozen statistics, as in
+    fine-tuning). `exact`: `ssa` (and one-class `cbn`) run inside the norm's affine, one
+    batch_norm call, bit-exact at init. `fast`: also fold the norm into a point-wise adapter
+    (one grouped 1x1 with a bias) where the path table measured that faster on this device;
+    equal up to float rounding. `always`: fold wherever possible. `never`: two passes."""
+    pointwise_impl: str = "auto"
+    """How `apc`/`apgc` run their grouped 1x1: `auto` (fastest in the measured path table for
+    this device, dtype and shape; `conv` where the table has no row), `conv`, `bmm` or `dense`."""
 
     def __post_init__(self) -> None:
         if self.kind not in ADAPTER_KINDS:
@@ -66,6 +75,13 @@ class AdapterConfig(Serialisable):
                 f"ratio={self.ratio} gives a group size of {2 * self.ratio}; "
                 "the group size (2 x ratio) must be a whole number"
             )
+        if isinstance(self.fold, bool):  # files written before fold was a policy
+            self.fold = "exact" if self.fold else "never"
+        if self.fold not in FOLD_POLICIES:
+            raise ConfigError(f"fold must be one of {', '.join(FOLD_POLICIES)}, got {self.fold!r}")
+        if self.pointwise_impl != "auto" and self.pointwise_impl not in POINTWISE_IMPLEMENTATIONS:
+            known = ", ".join(["auto", *sorted(POINTWISE_IMPLEMENTATIONS)])
+            raise ConfigError(f"pointwise_impl must be one of {known}, got {self.pointwise_impl!r}")
         if self.route not in ROUTES:
             raise ConfigError(f"route must be one of {', '.join(ROUTES)}, got {self.route!r}")
         if self.num_classes < 1:

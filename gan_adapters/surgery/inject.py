@@ -81,6 +81,8 @@ def inject(
     train_norm: bool = False,
     num_classes: int = 1,
     route: str = "auto",
+    fold: str = "exact",
+    pointwise_impl: str = "auto",
     adapter_name: str = "default",
     example_inputs: tuple | None = None,
     example_kwargs: dict | None = None,
@@ -92,7 +94,8 @@ def inject(
     the whole call. Size `apgc` by exactly one of `groups` (groups per layer), `group_size`
     (channels per group) or `ratio` (parameters against `ssa`). `targets`/`exclude` select
     layers (classes, class names, path regexes, or a callable(path, module)); `route` picks
-    how sites are found (auto, fx, export, module). Where a forward must be rewritten and
+    how sites are found (auto, fx, export, module); `fold` and `pointwise_impl` how adapters run
+    after an eval-mode BatchNorm (see `AdapterConfig`). Where a forward must be rewritten and
     that forward is the root's, the returned model is a GraphModule (a warning says so):
     always use the return value. A refused call leaves `model` as it was.
     """
@@ -100,6 +103,7 @@ def inject(
         config = AdapterConfig(
             kind=kind, groups=groups, group_size=group_size, ratio=ratio, bias=bias,
             conditional=conditional, train_norm=train_norm, num_classes=num_classes, route=route,
+            fold=fold, pointwise_impl=pointwise_impl,
         )  # fmt: skip
         raw_targets, raw_exclude = targets, exclude
     else:
@@ -177,7 +181,7 @@ def build_adapter(config: AdapterConfig, site: Site) -> Adapter:
         condition_features=site.condition_features if conditional else None,
         condition_is_label=conditional and site.condition_is_label,
     )
-    adapter.fold_into_norm = config.fold
+    adapter.fold, adapter.pointwise_impl = config.fold, config.pointwise_impl
     return adapter
 
 

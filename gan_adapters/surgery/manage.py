@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -30,6 +31,22 @@ def adapter_names(model: nn.Module) -> list[str]:
 def active_adapter(model: nn.Module) -> str:
     """Name of the adapter the model currently applies."""
     return require_state(model).active
+
+
+def set_execution(model: nn.Module, *, fold: str | None = None, pointwise_impl: str | None = None) -> None:
+    """Change how every adapter of `model` runs, not what it computes: `fold` and `pointwise_impl`
+    as in `AdapterConfig` (e.g. `fold="fast"` to train on a GPU after an exactly-checked inject).
+
+    Both are validated before anything changes; saved adapter files keep the new choice.
+    """
+    state = require_state(model)
+    changes = {k: v for k, v in {"fold": fold, "pointwise_impl": pointwise_impl}.items() if v is not None}
+    configs = {name: dataclasses.replace(record.config, **changes) for name, record in state.adapters.items()}
+    for name, config in configs.items():
+        state.adapters[name].config = config
+        for slot in slots_of(model):
+            if name in slot:
+                slot[name].fold, slot[name].pointwise_impl = config.fold, config.pointwise_impl
 
 
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:

@@ -57,24 +57,37 @@ class AdapterSlot(nn.ModuleDict):
         return f"site={self.site_id!r}, active={self.active!r}, enabled={self.enabled}"
 
 
-def folded_adapter(module: nn.Module, slot: AdapterSlot) -> Adapter | None:
-    """The active adapter when, for this call, it folds into the BatchNorm's own affine: a
-    per-channel adapter that allows it, after a BatchNorm in eval mode with running statistics."""
-    if not slot.enabled or slot.active is None or slot.active not in slot:
+def norm_fold(module: nn.Module, slot: AdapterSlot | None, input: torch.Tensor) -> tuple[Adapter, str] | None:
+    """(active adapter, how) when, for this call, the adapter runs folded into a BatchNorm: the norm
+    is in eval mode with running statistics and the adapter's `norm_fold` says how (or None)."""
+    if slot is None or not slot.enabled or slot.active is None or slot.active not in slot:
+        return None
+    if module.training or module.running_mean is None:
         return None
     adapter: Adapter = slot[slot.active]
-    if not adapter.fold_into_norm or adapter.why_not_foldable() is not None:
-        return None
-    return None if module.training or module.running_mean is None else adapter
+    how = adapter.norm_fold(input)
+    return None if how is None else (adapter, how)
+
+
+def eval_affine(norm: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift) with norm(x) = x * scale + shift for an eval-mode BatchNorm, per channel."""
+    scale = torch.rsqrt(norm.running_var + norm.eps)
+    if norm.weight is not None:
+        scale = scale * norm.weight
+    shift = -norm.running_mean * scale
+    return scale, shift if norm.bias is None else shift + norm.bias
 
 
 def folded_norm_forward(self: nn.modules.batchnorm._BatchNorm, input: torch.Tensor) -> torch.Tensor:
-    """A BatchNorm site's forward with its scale/shift adapter folded in: one batch_norm call with
-    weight w * s and bias b * s + t (exactly w and b at init), instead of BN then a second pass."""
-    slot = self._modules.get(SLOT_ATTRIBUTE)
-    adapter = folded_adapter(self, slot) if isinstance(slot, AdapterSlot) else None
-    if adapter is None:
+    """A BatchNorm site's forward with its adapter folded in. A scale/shift goes into the norm's
+    affine: one batch_norm call with weight w * s and bias b * s + t (exactly w and b at init). A
+    point-wise adapter takes the norm's affine into its blocks: one grouped 1x1 with a bias."""
+    plan = norm_fold(self, self._modules.get(SLOT_ATTRIBUTE), input)
+    if plan is None:
         return type(self).forward(self, input)
+    adapter, how = plan
+    if how != "affine":
+        return adapter.after_affine(input, *eval_affine(self), how)
     scale, shift = adapter.affine_terms()
     weight = scale if self.weight is None else self.weight * scale
     bias = shift if self.bias is None else torch.addcmul(shift, self.bias, scale)
@@ -84,8 +97,11 @@ def folded_norm_forward(self: nn.modules.batchnorm._BatchNorm, input: torch.Tens
 def apply_slot_hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
     """Forward hook of a module site: hand the output (and call arguments) to its slot, unless
     the adapter was folded into the module's own computation."""
-    slot = module._modules.get(SLOT_ATTRIBUTE)
-    if slot is None or (_folds(module) and folded_adapter(module, slot) is not None):
+    slot = module_slot(module)
+    if slot is None:
+        return output
+    input = args[0] if args else kwargs.get("input")
+    if _folds(module) and norm_fold(module, slot, input) is not None:
         return output
     return slot(output, args, kwargs)
 
