@@ -134,7 +134,9 @@ def main() -> None:
     parser.add_argument("--modes", default="eager,compiled")
     parser.add_argument("--precisions", default="bf16,fp32")
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--targets", default="ConditionalBatchNorm2d", help="or BatchNorm2d, where folding applies")
+    parser.add_argument(
+        "--targets", default="ConditionalBatchNorm2d", help="or BatchNorm2d, where folding applies"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results.md"))
     args = parser.parse_args()
     if args.device == "cuda":

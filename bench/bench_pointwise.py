@@ -4,7 +4,7 @@ For every (channels, resolution) of BigGAN-128's BN sites and every group size, 
 training step of the layer pair (forward, backward into the adapter and the input) through six
 paths: BN then the adapter with each grouped 1x1 implementation (`conv`, `bmm`, `dense`), and the
 BN folded into the adapter with each (`folded-conv`, ...). The rows, keyed by this device's name,
-replace this device's rows in a copy of the package's table, written to OUT/pointwise_paths.json;
+replace the same device's rows of the same shapes in a copy of the package's table, written to OUT/pointwise_paths.json;
 copy that over gan_adapters/surgery/pointwise_paths.json to ship it. `fold="fast"` and
 `pointwise_impl="auto"` then pick the fastest measured path on that device.
 
@@ -110,8 +110,12 @@ def main() -> None:
                     )
                 )
                 print(json.dumps(rows[-1]), flush=True)
+
+    def key(row: dict) -> tuple:
+        return tuple(row[k] for k in ("device", "dtype", "channels", "group_size", "pixels"))
+
     kept = json.loads(TABLE_FILE.read_text())["rows"] if TABLE_FILE.is_file() else []
-    kept = [r for r in kept if not (r["device"] == device and r["dtype"] in dtypes)]
+    kept = [r for r in kept if key(r) not in {key(new) for new in rows}]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "pointwise_paths.json").write_text(json.dumps({"rows": kept + rows}, indent=1) + "\n")
     (args.out / "pointwise.md").write_text(markdown(device, args, rows))
