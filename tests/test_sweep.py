@@ -310,3 +310,28 @@ def test_a_lock_held_by_a_live_process_is_respected_and_a_dead_ones_taken_over(t
     lock = tmp_path / "cell" / "lock"
     lock.write_text(f"{os.uname().nodename} {dead.stdout.strip()}")
     assert claim(tmp_path / "cell"), "a dead process's lock is stale"
+
+
+def test_a_gpu_window_trains_within_its_time_and_the_cpu_scores_later(tmp_path):
+    recipe = tmp_path / "sweep.toml"
+    recipe.write_text(
+        SWEEP.replace("seeds = [0, 1]", "seeds = [0]").format(data=EMOJI, real=small_real_set(tmp_path))
+    )
+    config, out, seen = SweepConfig.from_toml(recipe), tmp_path / "out", []
+    record = lambda i, n, name, status: seen.append(status)  # noqa: E731
+    rows = run_sweep(config, out, stage="train", time_limit=0.0, on_cell=record, trust_code=True)
+    assert rows == [] and seen == ["train", "done", "time"], "the first cell runs; the next would not fit"
+    first, second = (out / "cells" / name for name in ("faces-ssa-n6-s0", "faces-apgc-ratio2-n6-s0"))
+    assert (first / "adapters.safetensors").exists() and not (first / "result.json").exists()
+    assert not (second / "adapters.safetensors").exists() and not list(out.rglob("lock"))
+    evaluator, seen[:] = Evaluator(cache=tmp_path / "cache"), []
+    rows = run_sweep(config, out, stage="score", evaluator=evaluator, on_cell=record, trust_code=True)
+    assert seen == ["train", "done", "untrained"] and [r["cell"] for r in rows] == ["faces-ssa-n6-s0"]
+    stamp = (first / "adapters.safetensors").stat().st_mtime_ns
+    run_sweep(config, out, stage="train", trust_code=True)
+    rows = run_sweep(config, out, stage="score", evaluator=evaluator, trust_code=True)
+    assert [r["cell"] for r in rows] == ["faces-ssa-n6-s0", "faces-apgc-ratio2-n6-s0"]
+    assert (first / "adapters.safetensors").stat().st_mtime_ns == stamp, "scoring trains nothing again"
+    config.methods[0].lrs = [1e-3, 1e-2]
+    with pytest.raises(ga.ConfigError, match="cannot do: give them a fixed lr"):
+        run_sweep(config, tmp_path / "tuned", stage="train", trust_code=True)

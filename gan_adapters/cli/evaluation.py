@@ -82,7 +82,7 @@ def evaluate(
         console.print(f"scores: {json_out}")
 
 
-def sweep(
+def sweep(  # long: typer declares each option as a parameter; the body is short
     recipe: Annotated[Path, typer.Argument(help="A sweep recipe (see recipes/research-*.toml).")],
     out: OutFolder = None,
     shard: Annotated[
@@ -92,6 +92,20 @@ def sweep(
             "SLURM array tasks share one sweep folder; cells are locked and one results.csv is merged."
         ),
     ] = "0/1",
+    stage: Annotated[
+        str,
+        typer.Option(
+            help="all: train and score each cell. train: train only (a GPU box without the scoring "
+            "network; needs fixed lrs). score: score the cells already trained, train none."
+        ),
+    ] = "all",
+    time_limit: Annotated[
+        float | None,
+        typer.Option(
+            help="Minutes: start no cell that would end past this, judged by the cells run so far "
+            "(for a GPU window of fixed length; the next call goes on where this one stopped)."
+        ),
+    ] = None,
     trust_code: TrustCode = False,
     verbose: Verbose = False,
 ) -> None:
@@ -104,9 +118,13 @@ def sweep(
     Example: gan-adapters sweep recipes/research-cpu-reduced.toml -o runs/sweep
 
     On 4 GPUs: for i in 0 1 2 3; do CUDA_VISIBLE_DEVICES=$i gan-adapters sweep R -o OUT --shard $i/4 & done
+
+    Train on a GPU, score elsewhere: sweep R -o OUT --stage train --time-limit 8, bring OUT/cells
+    back, then sweep R -o OUT --stage score.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from gan_adapters.evaluation.cells import cell_name, finished_training
     from gan_adapters.evaluation.grid import SweepConfig
     from gan_adapters.evaluation.sweep import parse_shard, run_sweep
 
@@ -124,9 +142,17 @@ def sweep(
             if status == "train":
                 progress.reset(steps, total=config.base.steps)
 
-        rows = run_sweep(config, out, on_cell=on_cell, trust_code=trust_code, shard=(index, count),
+        rows = run_sweep(config, out, on_cell=on_cell, trust_code=trust_code, shard=(index, count), stage=stage,
+                         time_limit=None if time_limit is None else 60 * time_limit,
                          on_step=lambda report: progress.update(steps, completed=report.step))  # fmt: skip
     total = len(config.cells())
+    if stage == "train":
+        trained = sum(finished_training(out / "cells" / cell_name(*c), config.base.steps) is not None
+                      for c in config.cells())  # fmt: skip
+        console.print(
+            f"{trained} of {total} cells trained under {out / 'cells'}; score them with --stage score"
+        )
+        return
     console.print(
         f"{len(rows)} of {total} cells scored; table: {out / 'results.md'}; plot: {out / 'results.png'}"
     )

@@ -78,13 +78,22 @@ def _alive(pid: int) -> bool:
     return pid > 0
 
 
-def _trained(train_config: TrainConfig, folder: Path, on_step) -> RunResult:
-    """Train the cell, resume it if interrupted, or take a run that finished but was not scored."""
+def finished_training(folder: Path, steps: int) -> RunResult | None:
+    """The cell's run when it finished all `steps` (scored or not), else None."""
     paths = RunPaths(folder)
     if paths.summary.exists() and paths.adapters.exists():
         done = json.loads(paths.summary.read_text())
-        if done.get("steps") == train_config.steps:
+        if done.get("steps") == steps:
             return RunResult(paths, done["steps"], done.get("seconds", math.nan), done.get("final", {}))
+    return None
+
+
+def train_cell(train_config: TrainConfig, folder: Path, on_step=None) -> RunResult:
+    """Train the cell, resume it if interrupted, or take a run that finished but was not scored."""
+    done = finished_training(folder, train_config.steps)
+    if done is not None:
+        return done
+    paths = RunPaths(folder)
     resume = paths.has_checkpoint()
     return train(train_config, folder, resume=resume, overwrite=not resume, on_step=on_step)
 
@@ -93,7 +102,7 @@ def run_cell(train_config: TrainConfig, folder: Path, real: str, evaluator: Eval
              row: dict[str, Any], on_step=None, trust_code: bool = False) -> dict[str, Any]:  # fmt: skip
     """Train (resuming an interrupted run) and score one cell, write its result.json, release its
     lock; `row` holds the cell's own columns, the measured ones are added."""
-    result = _trained(train_config, folder, on_step)
+    result = train_cell(train_config, folder, on_step)
     run = load_run(folder, trust_code=trust_code)
     scores = evaluator.score_adapted(run, real, eval_config)
     report = summary(run.bundle.model)

@@ -6,11 +6,22 @@ data model is in `grid.py`; one cell in `cells.py`; learning-rate tuning in `tun
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from gan_adapters.errors import ConfigError
-from gan_adapters.evaluation.cells import cell_config, cell_name, claim, read_result, run_cell
+from gan_adapters.evaluation.cells import (
+    LOCK_FILE,
+    cell_config,
+    cell_name,
+    claim,
+    finished_training,
+    read_result,
+    run_cell,
+    train_cell,
+)
 from gan_adapters.evaluation.evaluator import Evaluator
 from gan_adapters.evaluation.grid import SweepConfig
 from gan_adapters.evaluation.results import plot_results, read_results, results_table, write_results
@@ -31,6 +42,11 @@ def parse_shard(text: str) -> tuple[int, int]:
     return shard
 
 
+STAGES = ("all", "train", "score")
+"""`all`: train and score each cell. `train`: train only (a GPU box without the scoring network;
+no result yet). `score`: score the cells already trained, train none (the CPU, afterwards)."""
+
+
 def run_sweep(
     config: SweepConfig,
     out: str | Path,
@@ -40,40 +56,83 @@ def run_sweep(
     on_step=None,
     trust_code: bool = False,
     shard: tuple[int, int] = (0, 1),
+    stage: str = "all",
+    time_limit: float | None = None,
 ) -> list[dict[str, str]]:
     """Tune learning rates where asked, then run every cell of this shard not yet finished;
     write the merged table and plot; return the rows finished so far (in grid order).
 
     `on_cell(index, total, name, status)` reports progress ('skip', 'train', 'done'; 'busy'
-    when another process holds the cell). Cell folders are always inside `out/cells`.
+    when another process holds the cell; 'untrained' in the score stage; 'time' when a cell
+    would not finish within `time_limit` seconds, judged by the mean of this call's cells).
+    Cell folders are always inside `out/cells`.
     """
     refuse_untrusted_code(config.base.model, Path("the sweep recipe"), trust_code)
-    out = Path(out)
-    evaluator = evaluator or Evaluator()
-    chosen = tune_learning_rates(config, out, evaluator, on_step=on_step, trust_code=trust_code)
+    _check_stage(config, stage)
+    out, began, durations = Path(out), time.monotonic(), []
+    if stage != "train":
+        evaluator = evaluator or Evaluator()
+        chosen = tune_learning_rates(config, out, evaluator, on_step=on_step, trust_code=trust_code)
     cells = config.cells()
     for index, cell in enumerate(cells):
         name, folder = cell_name(*cell), inside(out, "cells", cell_name(*cell))
-        mine = index % shard[1] == shard[0]
-        status = (
-            "skip" if read_result(folder) is not None or not mine else "train" if claim(folder) else "busy"
-        )
+        status = _status(config, cell, folder, index % shard[1] == shard[0], stage)
+        if status == "train" and time_limit is not None and durations:
+            status = "time" if time.monotonic() - began + statistics.mean(durations) > time_limit else status
+        if status == "train" and not claim(folder):
+            status = "busy"
         if on_cell:
             on_cell(index, len(cells), name, status)
         if status != "train":
             continue
+        started = time.monotonic()
         domain, method, images, seed = cell
-        lr = chosen.get((domain.name, method.label))
+        lr = None if stage == "train" else chosen.get((domain.name, method.label))
         train_config = cell_config(config, *cell, **({"lr": lr} if lr is not None else {}))
-        row = {"cell": name, "domain": domain.name, "method": method.label, "kind": method.adapter.kind,
-               "images": images, "seed": seed}  # fmt: skip
-        run_cell(
-            train_config, folder, domain.real or domain.data, evaluator, config.eval, row, on_step, trust_code
-        )
-        _write_tables(out, cells)
+        if stage == "train":
+            train_cell(train_config, folder, on_step)
+            (folder / LOCK_FILE).unlink(missing_ok=True)
+        else:
+            row = {"cell": name, "domain": domain.name, "method": method.label, "kind": method.adapter.kind,
+                   "images": images, "seed": seed}  # fmt: skip
+            run_cell(
+                train_config,
+                folder,
+                domain.real or domain.data,
+                evaluator,
+                config.eval,
+                row,
+                on_step,
+                trust_code,
+            )
+            _write_tables(out, cells)
+        durations.append(time.monotonic() - started)
         if on_cell:
             on_cell(index, len(cells), name, "done")
     return _write_tables(out, cells)
+
+
+def _check_stage(config: SweepConfig, stage: str) -> None:
+    if stage not in STAGES:
+        raise ConfigError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
+    tuned = [m.label for m in config.methods if m.lrs]
+    if stage == "train" and tuned:
+        raise ConfigError(
+            f"methods {', '.join(tuned)} tune their lr by scoring short runs, which the train stage "
+            "cannot do: give them a fixed lr for a train-only sweep, or run the whole sweep"
+        )
+
+
+def _status(config: SweepConfig, cell: tuple, folder: Path, mine: bool, stage: str) -> str:
+    """What this process does with a cell before claiming it: 'skip', 'untrained' or 'train'."""
+    if not mine or read_result(folder) is not None:
+        return "skip"
+    trained = finished_training(folder, cell_config(config, *cell).steps) is not None
+    if stage == "train" and trained:
+        return "skip"
+    if stage == "score" and not trained:
+        return "untrained"
+    return "train"
 
 
 def _write_tables(out: Path, cells: list) -> list[dict[str, str]]:
