@@ -53,4 +53,4 @@ gpu-wheels:
 
 gpu-data: $(STAMP)
 	$(BIN)/python examples/data/render_emoji.py --subgroups '.*' \
-		--exclude-subgroups 'animal-bird|food-fruit|face-smiling' --tensor --out data/emoji-64-train.safetensors
+		--exclude-subgroups 'animal-mammal|food-prepared|face-concerned' --tensor --out data/emoji-64-train.safetensors

@@ -13,7 +13,11 @@
 #   2  the CUDA test suite (pytest -m cuda), the path table (bench/bench_pointwise.py: copy
 #      OUT/pointwise_paths.json over gan_adapters/surgery/) and the adapter benchmark
 #      (bench/bench_adapters.py), after the class-conditional BNs and, for the folds, inside them.
-#   3, 4  not prepared yet (the research sweep on the seed-like source; time to adapt end to end).
+#   3  the research sweep on the seed-like source (bench/research_window.py): the first window
+#      times a cell and sets the steps per cell; each trains the cells that fit (seed 0 of every
+#      domain first) and brings back cells.tar.gz and steps.txt. Here: unpack both into
+#      bench/gpu-results/research/, then python bench/research_window.py --score (CPU).
+#   4  not prepared yet (time to adapt end to end).
 #
 # On the device: the repository is the working directory, PyTorch and accelerate are installed,
 # nothing else is; `make gpu-wheels` puts the few wheels it needs into .whl (carry it), and
@@ -82,6 +86,38 @@ PY
       --variants "base,ssa,apgc r2,apgc r4,apgc r8,apc"
     timeout "$(left)" "$python" bench/bench_adapters.py "${bench[@]}" --out "$out/bench-folds.md" \
       --targets BatchNorm2d --variants "base,ssa,ssa unfolded,apgc r4,apgc r4 folded"
+    ;;
+  3)
+    # The research sweep on the seed-like source, trained here, scored on the CPU afterwards.
+    template=recipes/research-emoji-biggan.toml
+    previous=bench/gpu-results/research
+    extra=()
+    if [ "$dry" = "--dry-run" ]; then
+      # A toy source and a toy grid (one domain, ssa and apc, 10 images, 2 seeds), the same steps.
+      previous="${PREVIOUS:-$out/previous}"
+      template="$out/dry-recipe.toml"
+      "$python" - "$template" "$out/toy-generator.safetensors" "$PWD" <<'PY'
+import sys, tomllib, tomli_w, torch
+from gan_adapters.generators.biggan import BigGANConfig, BigGANGenerator
+from gan_adapters.generators.biggan_emoji import save_generator_file
+recipe, weights, root = sys.argv[1:]
+config = BigGANConfig(resolution=32, ch=4, num_classes=3)
+torch.manual_seed(0)
+save_generator_file(BigGANGenerator(config), config, __import__("pathlib").Path(weights))
+data = tomllib.load(open(f"{root}/recipes/research-emoji-biggan.toml", "rb"))
+data["base"] |= {"model_options": {"weights": weights}, "batch_size": 4, "perceptual": "none"}
+data["domains"] = [d | {"data": d["data"].replace("..", root)} for d in data["domains"][-1:]]
+data["methods"] = [m for m in data["methods"] if m["kind"] in ("ssa", "apc")]
+data["grid"] |= {"images": [10], "seeds": [0, 1]}
+data["eval"] = {"samples": 6, "kid_subsets": 5}
+open(recipe, "wb").write(tomli_w.dumps(data).encode())
+PY
+      extra=(--probe-steps 2 --step-choices 4,2)
+    elif [ ! -f bench/gpu-results/pretrain/generator-ema.safetensors ]; then
+      echo "item 3 needs the source model: run item 1 first (bench/gpu-results/pretrain/)"; exit 2
+    fi
+    "$python" bench/research_window.py --template "$template" --previous "$previous" --out "$out" \
+      --seconds "$(( $(left) - 20 ))" "${extra[@]}"
     ;;
   *)
     echo "queue item $item is not prepared yet (see the GPU queue issue)"; exit 2

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 from test_training_cli import env
@@ -50,6 +52,42 @@ def test_gpu_queue_dry_run_of_the_pretraining_item_brings_back_what_the_next_win
 
 
 def test_gpu_queue_refuses_an_item_not_prepared(tmp_path):
-    result = subprocess.run(["bash", str(QUEUE), "3", str(tmp_path / "out"), "--dry-run"], capture_output=True,
+    result = subprocess.run(["bash", str(QUEUE), "4", str(tmp_path / "out"), "--dry-run"], capture_output=True,
                             text=True, timeout=120, env=env() | {"PYTHON": sys.executable}, cwd=QUEUE.parents[1])  # fmt: skip
     assert result.returncode == 2 and "not prepared yet" in result.stdout
+
+
+def _queue(item: str, out: Path, **env_extra) -> subprocess.CompletedProcess:
+    result = subprocess.run(["bash", str(QUEUE), item, str(out), "--dry-run"], capture_output=True, text=True,
+                            timeout=600, env=env() | {"PYTHON": sys.executable} | env_extra, cwd=QUEUE.parents[1])  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_research_windows_size_the_steps_once_go_on_from_each_other_and_are_scored_here(tmp_path):
+    first = _queue("3", tmp_path / "first")
+    assert "probe:" in first.stdout and "4 of 4 cells trained at 4 steps" in first.stdout
+    previous = tmp_path / "results"
+    previous.mkdir()
+    with tarfile.open(tmp_path / "first" / "cells.tar.gz") as tar:
+        names = tar.getnames()
+        tar.extractall(previous, filter="data")
+    assert len(names) == 4 * 4 and not [n for n in names if "checkpoint" in n], (
+        "kilobytes a cell, no checkpoints"
+    )
+    (previous / "steps.txt").write_text((tmp_path / "first" / "steps.txt").read_text())
+    runs = {p: p.read_text() for p in previous.glob("cells/*/run.json")}
+    second = _queue("3", tmp_path / "second", PREVIOUS=str(previous))
+    assert "probe:" not in second.stdout and "4 of 4 cells trained at 4 steps" in second.stdout
+    with tarfile.open(tmp_path / "second" / "cells.tar.gz") as tar:
+        again = {n: tar.extractfile(n).read().decode() for n in tar.getnames() if n.endswith("run.json")}
+    assert sorted(again.values()) == sorted(runs.values()), "the second window trained nothing again"
+    score = subprocess.run([sys.executable, "bench/research_window.py", "--score", "--previous", str(previous),
+                            "--template", str(tmp_path / "first" / "dry-recipe.toml")],
+                           capture_output=True, text=True, timeout=600, env=env(), cwd=QUEUE.parents[1])  # fmt: skip
+    assert score.returncode == 0, score.stderr[-3000:]
+    rows = list(csv.DictReader((previous / "results.csv").open()))
+    assert sorted(r["cell"] for r in rows) == sorted(
+        Path(n).parent.name for n in names if n.endswith("run.json")
+    )
+    assert {r["steps"] for r in rows} == {"4"} and all(float(r["kid"]) == float(r["kid"]) for r in rows)

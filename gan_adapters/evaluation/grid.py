@@ -33,6 +33,7 @@ class Domain(Serialisable):
     validation: str | None = None
 
 
+ORDERS = ("by-domain", "by-seed")
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)} - {"adapter", "data", "images", "seed"}
 
 
@@ -88,6 +89,9 @@ class SweepConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     eval: EvalConfig = field(default_factory=EvalConfig)
     tuning: Tuning = field(default_factory=Tuning)
+    order: str = "by-domain"
+    """`by-domain`: a domain's every cell, then the next domain's. `by-seed`: seed 0 of every
+    domain first, then seed 1, ...: a sweep cut short (a GPU window) covers every domain."""
 
     @classmethod
     def from_toml(cls, path: str | Path) -> SweepConfig:
@@ -112,7 +116,10 @@ class SweepConfig:
             methods=[Method.from_entry(entry) for entry in data.get("methods", [])],
             images=list(grid.get("images", [25, 50, 100])), seeds=list(grid.get("seeds", [0, 1, 2])),
             eval=EvalConfig.from_dict(data.get("eval", {})), tuning=Tuning.from_dict(data.get("tuning", {})),
+            order=grid.get("order", "by-domain"),
         )  # fmt: skip
+        if config.order not in ORDERS:
+            raise ConfigError(f"[grid] order must be one of {', '.join(ORDERS)}, got {config.order!r}")
         if not config.domains or not config.methods:
             raise ConfigError(f"{path} needs at least one [[domains]] and one [[methods]] entry")
         for method in config.methods:
@@ -124,6 +131,14 @@ class SweepConfig:
 
     def cells(self) -> list[tuple[Domain, Method, int, int]]:
         """Every (domain, method, images, seed), in the order they run."""
+        if self.order == "by-seed":
+            return [
+                (d, m, n, s)
+                for s in self.seeds
+                for d in self.domains
+                for n in self.images
+                for m in self.methods
+            ]
         return [
             (d, m, n, s) for d in self.domains for n in self.images for s in self.seeds for m in self.methods
         ]

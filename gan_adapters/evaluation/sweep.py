@@ -58,18 +58,20 @@ def run_sweep(
     shard: tuple[int, int] = (0, 1),
     stage: str = "all",
     time_limit: float | None = None,
+    cell_seconds: float | None = None,
 ) -> list[dict[str, str]]:
     """Tune learning rates where asked, then run every cell of this shard not yet finished;
     write the merged table and plot; return the rows finished so far (in grid order).
 
     `on_cell(index, total, name, status)` reports progress ('skip', 'train', 'done'; 'busy'
     when another process holds the cell; 'untrained' in the score stage; 'time' when a cell
-    would not finish within `time_limit` seconds, judged by the mean of this call's cells).
+    would not finish within `time_limit` seconds, judged by the mean of this call's cells, or
+    `cell_seconds` before the first has run).
     Cell folders are always inside `out/cells`.
     """
     refuse_untrusted_code(config.base.model, Path("the sweep recipe"), trust_code)
     _check_stage(config, stage)
-    out, began, durations = Path(out), time.monotonic(), []
+    out, began, durations = Path(out), time.monotonic(), [] if cell_seconds is None else [cell_seconds]
     if stage != "train":
         evaluator = evaluator or Evaluator()
         chosen = tune_learning_rates(config, out, evaluator, on_step=on_step, trust_code=trust_code)
