@@ -17,10 +17,13 @@
 #      times a cell and sets the steps per cell; each trains the cells that fit (seed 0 of every
 #      domain first) and brings back cells.tar.gz and steps.txt. Here: unpack both into
 #      bench/gpu-results/research/, then python bench/research_window.py --score (CPU).
-#   4  not prepared yet (time to adapt end to end).
+#   4  time to adapt (bench/time_to_adapt.py): gan-adapters finetune on BigGAN-128's shape for the
+#      paper's schedule, eager and compiled, each stopped after half the window: start-up,
+#      ms a step, images/s and the projected 10,000-step time.
 #
 # On the device: the repository is the working directory, PyTorch and accelerate are installed,
-# nothing else is; `make gpu-wheels` puts the few wheels it needs into .whl (carry it), and
+# nothing else is; `make gpu-wheels` puts the few wheels it needs into .whl (carry it; items 3
+# and 4 also carry .whl-perceptual, the EfficientNet-Lite0 loss network), and
 # `make gpu-data` renders data/emoji-64-train.safetensors (carry it for item 1).
 # --dry-run runs the same steps on the CPU at toy sizes in seconds (tested in CI).
 set -euo pipefail
@@ -37,8 +40,10 @@ if [ "$dry" = "--dry-run" ]; then
   python=${PYTHON:-.venv/bin/python}
 else
   python=python3
-  if [ -d .whl ]; then
-    "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  wheels=$(ls .whl/*.whl .whl-perceptual/*.whl 2>/dev/null || true)
+  if [ -n "$wheels" ]; then
+    # shellcheck disable=SC2086
+    "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $wheels
     export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
   fi
 fi
@@ -118,6 +123,14 @@ PY
     fi
     "$python" bench/research_window.py --template "$template" --previous "$previous" --out "$out" \
       --seconds "$(( $(left) - 20 ))" "${extra[@]}"
+    ;;
+  4)
+    # Time to adapt: the CLI on BigGAN-128's shape, eager then compiled, half the window each.
+    adapt=(--out "$out" --seconds-per-mode "$(( ($(left) - 30) / 2 ))")
+    [ "$dry" = "--dry-run" ] && adapt=(--out "$out" --seconds-per-mode 9 --resolution 32 --ch 4 \
+      --batch-size 4 --perceptual none --modes eager --work "$out/work")
+    "$python" bench/time_to_adapt.py "${adapt[@]}"
+    rm -rf "$out/work"
     ;;
   *)
     echo "queue item $item is not prepared yet (see the GPU queue issue)"; exit 2

@@ -36,10 +36,11 @@ def median_ms(fn, reps: int) -> float:
     return statistics.median(times)
 
 
-def parts(memory_format: torch.memory_format, reps: int) -> dict[str, float]:
+def parts(memory_format: torch.memory_format, reps: int, fold: str = "exact") -> dict[str, float]:
     config = ga.TrainConfig.from_toml(RECIPE)
     bundle = ga.load_generator(config.model)
     model = ga.inject(bundle.model, config=config.adapter).to(memory_format=memory_format)
+    ga.set_execution(model, fold=fold)
     data = load_image_folder(config.data, 64, 25)
     targets = data.images.contiguous(memory_format=memory_format)
     perceptual = build_perceptual(config.perceptual).to(memory_format=memory_format)
@@ -97,6 +98,13 @@ def main() -> None:
     lines = [f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of {args.reps}", "",
              "| part of a demo step | contiguous ms | channels_last ms |", "|---|---|---|"]  # fmt: skip
     lines += [f"| {k} | {contiguous[k]:.1f} | {channels_last[k]:.1f} |" for k in contiguous]
+    lines += ["", "| channels_last, `fold` | generator forward ms | generator forward+backward (L1) ms |",
+              "|---|---|---|"]  # fmt: skip
+    for fold in ("exact", "fast", "always"):
+        folded = channels_last if fold == "exact" else parts(torch.channels_last, args.reps, fold)
+        lines.append(
+            f"| {fold} | {folded['generator forward']:.1f} | {folded['generator forward+backward (L1)']:.1f} |"
+        )
     lines += ["", "| whole training loop | steps/s |", "|---|---|"]
     for channels_last in (False, True):
         lines.append(f"| channels_last={channels_last} | {steps_per_second(args.steps, channels_last):.2f} |")

@@ -72,6 +72,7 @@ def run_sweep(
     refuse_untrusted_code(config.base.model, Path("the sweep recipe"), trust_code)
     _check_stage(config, stage)
     out, began, durations = Path(out), time.monotonic(), [] if cell_seconds is None else [cell_seconds]
+    chosen = {}
     if stage != "train":
         evaluator = evaluator or Evaluator()
         chosen = tune_learning_rates(config, out, evaluator, on_step=on_step, trust_code=trust_code)
@@ -88,30 +89,30 @@ def run_sweep(
         if status != "train":
             continue
         started = time.monotonic()
-        domain, method, images, seed = cell
-        lr = None if stage == "train" else chosen.get((domain.name, method.label))
-        train_config = cell_config(config, *cell, **({"lr": lr} if lr is not None else {}))
-        if stage == "train":
-            train_cell(train_config, folder, on_step)
-            (folder / LOCK_FILE).unlink(missing_ok=True)
-        else:
-            row = {"cell": name, "domain": domain.name, "method": method.label, "kind": method.adapter.kind,
-                   "images": images, "seed": seed}  # fmt: skip
-            run_cell(
-                train_config,
-                folder,
-                domain.real or domain.data,
-                evaluator,
-                config.eval,
-                row,
-                on_step,
-                trust_code,
-            )
+        lr = None if stage == "train" else chosen.get((cell[0].name, cell[1].label))
+        _run_one(config, cell, folder, stage, lr, evaluator, on_step, trust_code)
+        if stage != "train":
             _write_tables(out, cells)
         durations.append(time.monotonic() - started)
         if on_cell:
             on_cell(index, len(cells), name, "done")
     return _write_tables(out, cells)
+
+
+def _run_one(config: SweepConfig, cell: tuple, folder: Path, stage: str, lr: float | None,
+             evaluator: Evaluator | None, on_step, trust_code: bool) -> None:  # fmt: skip
+    """Train one claimed cell (and score it, unless this is the train stage); release its lock."""
+    domain, method, images, seed = cell
+    train_config = cell_config(config, *cell, **({"lr": lr} if lr is not None else {}))
+    if stage == "train":
+        train_cell(train_config, folder, on_step)
+        (folder / LOCK_FILE).unlink(missing_ok=True)
+        return
+    row = {"cell": cell_name(*cell), "domain": domain.name, "method": method.label, "kind": method.adapter.kind,
+           "images": images, "seed": seed}  # fmt: skip
+    run_cell(
+        train_config, folder, domain.real or domain.data, evaluator, config.eval, row, on_step, trust_code
+    )
 
 
 def _check_stage(config: SweepConfig, stage: str) -> None:

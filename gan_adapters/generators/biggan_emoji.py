@@ -63,6 +63,11 @@ def biggan_emoji_64(weights: str | Path | None = None, **_) -> GeneratorBundle:
             "(docs/zoo.md) and pass model_options weights=runs/biggan-emoji/generator-ema.safetensors"
         )
     generator, _ = load_generator_file(path)
+    return biggan_bundle("biggan-emoji-64", generator)
+
+
+def biggan_bundle(name: str, generator: BigGANGenerator) -> GeneratorBundle:
+    """This project's BigGAN as a bundle: z (N, z_dim) and class labels (class 0 when none)."""
 
     def inputs(z: torch.Tensor, labels: torch.Tensor | None) -> tuple:
         labels = torch.zeros(z.shape[0], dtype=torch.long, device=z.device) if labels is None else labels
@@ -70,5 +75,5 @@ def biggan_emoji_64(weights: str | Path | None = None, **_) -> GeneratorBundle:
 
     config = generator.config
     return GeneratorBundle(
-        "biggan-emoji-64", generator, (config.z_dim,), config.resolution, config.num_classes, inputs, "shared"
+        name, generator, (config.z_dim,), config.resolution, config.num_classes, inputs, "shared"
     )
