@@ -24,9 +24,9 @@ from bench_adapters import timer
 from torch import nn
 
 from gan_adapters.surgery.adapters import GroupedPointwiseConv
+from gan_adapters.surgery.hooks import eval_affine
 from gan_adapters.surgery.paths import FOLDED, TABLE_FILE, device_name, path_name
 from gan_adapters.surgery.pointwise import POINTWISE_IMPLEMENTATIONS
-from gan_adapters.surgery.slots import eval_affine
 
 BIGGAN_128_SITES = [(1536, 4), (1536, 8), (768, 16), (384, 32), (192, 64), (96, 128)]
 """(channels, resolution) of BigGAN-128's (ch=96) BN sites, one per distinct shape."""

@@ -7,8 +7,10 @@ import copy
 
 import pytest
 import torch
+import torch._dynamo as dynamo
 
 import gan_adapters as ga
+from gan_adapters.generators.biggan import BigGANConfig, BigGANGenerator
 from gan_adapters.surgery import paths
 from gan_adapters.surgery.paths import PathTiming, device_name
 from gan_adapters.surgery.pointwise import POINTWISE_IMPLEMENTATIONS
@@ -99,4 +101,44 @@ def test_folding_is_exact_at_init_and_steps_aside_in_train_mode_and_when_disable
         with ga.disable_adapters(model):
             assert torch.equal(model(z), before)
     base = ga.unload(model)
+    assert all("forward" not in m.__dict__ for m in base.modules()), "unload removes the folding forward"
+
+
+def test_scale_shift_folds_into_a_class_conditional_norms_gain_and_bias():
+    torch.manual_seed(0)
+    generator = BigGANGenerator(BigGANConfig(resolution=32, ch=4, num_classes=5)).eval()
+    z, labels = torch.randn(3, 120), torch.tensor([0, 2, 4])
+    with torch.no_grad():
+        before = generator(z, labels)
+    folded = ga.inject(copy.deepcopy(generator), kind="ssa", targets=["ConditionalBatchNorm2d"])
+    plain = ga.inject(copy.deepcopy(generator), kind="ssa", targets=["ConditionalBatchNorm2d"], fold="never")
+    calls_folded, calls_plain = _count_adapter_calls(folded), _count_adapter_calls(plain)
+    with torch.no_grad():
+        assert torch.equal(folded(z, labels), before), "gain * 1 and bias * 1 + 0 are gain and bias exactly"
+    assert calls_folded == [0] and calls_plain == [0]
+    assert dynamo.explain(folded)(z, labels).graph_break_count == 0
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for a, b in zip(ga.trainable_parameters(folded), ga.trainable_parameters(plain), strict=True):
+            a.copy_(a + torch.randn(a.shape, generator=gen) * 0.3)
+            b.copy_(a)
+    outputs, grads = [], []
+    for model in (folded, plain):
+        model.train()  # batch statistics: the fold does not depend on the mode
+        out = model(z, labels)
+        out.square().mean().backward()
+        outputs.append(out)
+        grads.append([p.grad for p in ga.trainable_parameters(model)])
+    assert calls_folded == [0] and calls_plain == [6], "6 conditional BNs; folded, no adapter pass"
+    torch.testing.assert_close(outputs[0], outputs[1], atol=1e-5, rtol=1e-5)
+    for ours, theirs in zip(*grads, strict=True):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
+    conditional = ga.inject(
+        copy.deepcopy(generator), kind="ssa", conditional=True, targets=["ConditionalBatchNorm2d"]
+    )
+    calls = _count_adapter_calls(conditional)
+    with torch.no_grad():
+        conditional(z, labels)
+    assert calls == [6], "a conditional scale/shift depends on the condition: not folded"
+    base = ga.unload(folded)
     assert all("forward" not in m.__dict__ for m in base.modules()), "unload removes the folding forward"

@@ -58,9 +58,14 @@ class ConditionalBatchNorm2d(nn.Module):
         self.gain = _sn_linear(condition_dim, channels, bias=False)
         self.bias = _sn_linear(condition_dim, channels, bias=False)
 
+    def conditional_affine(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gain, bias), each (N, C): forward is norm(x) * gain + bias (so a scale/shift adapter
+        after it folds into them; see `gan_adapters.surgery.hooks`)."""
+        return 1 + self.gain(y), self.bias(y)
+
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        gain = 1 + self.gain(y)[:, :, None, None]
-        return torch.addcmul(self.bias(y)[:, :, None, None], self.norm(x), gain)
+        gain, bias = self.conditional_affine(y)
+        return torch.addcmul(bias[:, :, None, None], self.norm(x), gain[:, :, None, None])
 
 
 class SelfAttention(nn.Module):

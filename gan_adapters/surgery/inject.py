@@ -22,10 +22,11 @@ from torch import nn
 from gan_adapters.errors import AdapterStateError, ConfigError
 from gan_adapters.surgery.adapters import ADAPTER_KINDS, Adapter
 from gan_adapters.surgery.config import AdapterConfig
+from gan_adapters.surgery.hooks import attach_slot
 from gan_adapters.surgery.rewrite import path_depth, prepare_owner, rewrite_owner
 from gan_adapters.surgery.selectors import Target, as_list, make_matcher
 from gan_adapters.surgery.sites import Discovery, Site, find_norm_sites
-from gan_adapters.surgery.slots import AdapterSlot, attach_slot, module_slot
+from gan_adapters.surgery.slots import AdapterSlot, module_slot
 from gan_adapters.surgery.state import (
     STATE_ATTRIBUTE,
     AdapterRecord,

@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from gan_adapters.errors import AdapterStateError
+from gan_adapters.surgery.hooks import detach_slot
 from gan_adapters.surgery.rewrite import restore_owners
-from gan_adapters.surgery.slots import detach_slot, module_slot
+from gan_adapters.surgery.slots import module_slot
 from gan_adapters.surgery.state import STATE_ATTRIBUTE, activate, remove_load_hook, require_state, slots_of
 
 

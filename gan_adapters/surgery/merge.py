@@ -15,8 +15,9 @@ from torch import nn
 
 from gan_adapters.errors import AdapterStateError
 from gan_adapters.surgery.adapters import Adapter
+from gan_adapters.surgery.hooks import detach_slot
 from gan_adapters.surgery.manage import unload
-from gan_adapters.surgery.slots import AdapterSlot, detach_slot
+from gan_adapters.surgery.slots import AdapterSlot
 from gan_adapters.surgery.state import require_state, slots_of
 
 log = logging.getLogger(__name__)

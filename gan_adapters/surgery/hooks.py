@@ -1,0 +1,130 @@
+"""How a module site runs its slot: the forward hook, and the folded forwards of norm sites.
+
+A BatchNorm site in eval mode can run its adapter inside its own computation (`fold`): a
+scale/shift goes into the norm's affine, the norm's affine into a point-wise adapter. A
+class-conditional norm that says how it is built (`conditional_affine`, below) takes a scale/shift
+into its per-sample gain and bias. Either way the hook then leaves the output alone.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan_adapters.surgery.adapters import Adapter
+from gan_adapters.surgery.slots import SLOT_ATTRIBUTE, AdapterSlot, module_slot
+
+_BatchNorm = nn.modules.batchnorm._BatchNorm
+
+
+def is_conditional_norm(module: nn.Module) -> bool:
+    """Whether a norm says how it is built: an affine-free BatchNorm `module.norm` and a method
+    `conditional_affine(*args, **kwargs) -> (gain, bias)`, each (N, C), such that its forward(x,
+    *args, **kwargs) is norm(x) * gain + bias (BigGAN's class-conditional BN; opt in by both)."""
+    return callable(getattr(module, "conditional_affine", None)) and isinstance(
+        getattr(module, "norm", None), _BatchNorm
+    )
+
+
+def _folds(module: nn.Module) -> bool:
+    return isinstance(module, _BatchNorm) or is_conditional_norm(module)
+
+
+def norm_fold(module: nn.Module, slot: AdapterSlot | None, input: torch.Tensor) -> tuple[Adapter, str] | None:
+    """(active adapter, how) when, for this call, the adapter runs folded into its norm site: into
+    a BatchNorm in eval mode with running statistics as its `norm_fold` says, or as a scale/shift
+    ('affine') into a conditional norm's per-sample gain and bias (in any mode). Else None."""
+    if not _folds(module) or slot is None or not slot.enabled or slot.active not in slot:
+        return None
+    adapter: Adapter = slot[slot.active]
+    if is_conditional_norm(module):
+        return (adapter, "affine") if adapter.norm_fold(input) == "affine" else None
+    if module.training or module.running_mean is None:
+        return None
+    how = adapter.norm_fold(input)
+    return None if how is None else (adapter, how)
+
+
+def eval_affine(norm: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift) with norm(x) = x * scale + shift for an eval-mode BatchNorm, per channel."""
+    scale = torch.rsqrt(norm.running_var + norm.eps)
+    if norm.weight is not None:
+        scale = scale * norm.weight
+    shift = -norm.running_mean * scale
+    return scale, shift if norm.bias is None else shift + norm.bias
+
+
+def folded_norm_forward(self: _BatchNorm, input: torch.Tensor) -> torch.Tensor:
+    """A BatchNorm site's forward with its adapter folded in. A scale/shift goes into the norm's
+    affine: one batch_norm call with weight w * s and bias b * s + t (exactly w and b at init). A
+    point-wise adapter takes the norm's affine into its blocks: one grouped 1x1 with a bias."""
+    plan = norm_fold(self, module_slot(self), input)
+    if plan is None:
+        return type(self).forward(self, input)
+    adapter, how = plan
+    if how != "affine":
+        return adapter.after_affine(input, *eval_affine(self), how)
+    scale, shift = adapter.affine_terms()
+    weight = scale if self.weight is None else self.weight * scale
+    bias = shift if self.bias is None else torch.addcmul(shift, self.bias, scale)
+    return F.batch_norm(input, self.running_mean, self.running_var, weight, bias, False, 0.0, self.eps)
+
+
+def folded_conditional_forward(self: nn.Module, input: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    """A conditional norm site's forward with a scale/shift folded into its per-sample affine:
+    norm(x) * (gain * s) + (bias * s + t), one pass less than the norm and then the adapter, and
+    exactly gain and bias at init."""
+    plan = norm_fold(self, module_slot(self), input)
+    if plan is None:
+        return type(self).forward(self, input, *args, **kwargs)
+    scale, shift = plan[0].affine_terms()
+    gain, bias = self.conditional_affine(*args, **kwargs)
+    normalised = self.norm(input)
+    trailing = [1] * (normalised.dim() - 2)
+    return torch.addcmul(
+        torch.addcmul(shift, bias, scale).reshape(*bias.shape, *trailing),
+        normalised,
+        (gain * scale).reshape(*gain.shape, *trailing),
+    )
+
+
+def apply_slot_hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
+    """Forward hook of a module site: hand the output (and call arguments) to its slot, unless
+    the adapter was folded into the module's own computation."""
+    slot = module_slot(module)
+    if slot is None:
+        return output
+    input = args[0] if args else next(iter(kwargs.values()), None)
+    if norm_fold(module, slot, input) is not None:
+        return output
+    return slot(output, args, kwargs)
+
+
+FOLDED_FORWARDS = (folded_norm_forward, folded_conditional_forward)
+
+
+def attach_slot(module: nn.Module, slot: AdapterSlot) -> None:
+    """Make `slot` a child of a module site and hook it onto the module's output (a norm site that
+    can fold also gets its folding forward, as an attribute of this one instance)."""
+    module.add_module(SLOT_ATTRIBUTE, slot)
+    module.register_forward_hook(apply_slot_hook, with_kwargs=True)
+    if isinstance(module, _BatchNorm):
+        module.forward = types.MethodType(folded_norm_forward, module)
+    elif is_conditional_norm(module):
+        module.forward = types.MethodType(folded_conditional_forward, module)
+
+
+def detach_slot(module: nn.Module) -> None:
+    """Undo `attach_slot`: the module is again exactly what it was."""
+    del module._modules[SLOT_ATTRIBUTE]
+    forward = module.__dict__.get("forward")
+    if getattr(forward, "__func__", None) in FOLDED_FORWARDS:
+        del module.__dict__["forward"]
+    for hook_id, hook in list(module._forward_hooks.items()):
+        if hook is apply_slot_hook:
+            del module._forward_hooks[hook_id]
+            module._forward_hooks_with_kwargs.pop(hook_id, None)
