@@ -4,6 +4,7 @@ bf16/TF32, the adversarial recipe and the pretraining, on a GPU. Skipped where t
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,9 +15,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the CPU suite's helpers
 from kinds import every_kind
-from test_training import adapter_file_tensors, conv_dtypes, tiny_config
+from test_training import EMOJI, adapter_file_tensors, conv_dtypes, tiny_config
+from test_training_cli import TINY, cli, env
 
 import gan_adapters as ga
+from gan_adapters.surgery.pointwise import POINTWISE_IMPLEMENTATIONS
 from gan_adapters.training.trainer import train
 
 pytestmark = [
@@ -81,11 +84,53 @@ def test_adversarial_recipe_and_pretraining_on_cuda(tmp_path):
     test_pretraining_runs_resumes_and_ships_an_fp16_generator(tmp_path / "pretrain")
 
 
-def test_two_processes_on_gpus():
+def test_two_processes_on_two_gpus_match_one(tmp_path):
     if torch.cuda.device_count() < 2:
         pytest.skip(
             "NCCL puts one rank per GPU and this machine has one: the 2-process run is tested on CPUs"
         )
-    raise AssertionError(
-        "unreachable on the one-GPU machines lent so far: write this test on a 2-GPU machine"
-    )
+    args = [str(EMOJI), *TINY, "--steps", "6", "--checkpoint-every", "3"]
+    one = cli("finetune", *args, "-o", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "gan_adapters",
+               "finetune", *args, "-o", str(tmp_path / "two")]  # fmt: skip
+    two = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env())
+    assert two.returncode == 0, two.stderr
+    assert json.loads((tmp_path / "two" / "run.json").read_text())["processes"] == 2
+    a = adapter_file_tensors(tmp_path / "one" / "adapters.safetensors")
+    b = adapter_file_tensors(tmp_path / "two" / "adapters.safetensors")
+    for key in a:  # the halves' gradients averaged by NCCL: the full batch's up to summation order
+        torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-4)
+
+
+PATH_TOLERANCE = {torch.float32: 2e-3, torch.bfloat16: 3e-2}
+"""Relative to the output's largest value: TF32 (10-bit mantissa) and bf16 (8-bit) rounding."""
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("implementation", sorted(POINTWISE_IMPLEMENTATIONS))
+@pytest.mark.parametrize("fold", ["never", "always"])
+def test_every_path_computes_bn_then_the_adapter_on_cuda(dtype, implementation, fold):
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    torch.manual_seed(0)
+    norm = torch.nn.BatchNorm2d(64).eval()
+    norm.running_mean.normal_()
+    norm.running_var.uniform_(0.5, 2)
+    adapter = ga.GroupedPointwiseConv(64, group_size=8, bias=True)
+    with torch.no_grad():
+        adapter.delta.normal_(std=0.1)
+        adapter.bias.normal_(std=0.1)
+    x = torch.randn(8, 64, 16, 16)
+    with torch.no_grad():
+        expected = adapter.double()(norm.double()(x.double()))
+    site = torch.nn.Sequential(norm).float().cuda()
+    site = ga.inject(site, kind="apgc", group_size=8, bias=True, fold=fold, pointwise_impl=implementation)
+    installed = next(m for m in site.modules() if isinstance(m, ga.GroupedPointwiseConv))
+    with torch.no_grad():
+        installed.delta.copy_(adapter.delta)
+        installed.bias.copy_(adapter.bias)
+    gx = x.cuda().to(memory_format=torch.channels_last)
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+        out = site(gx)
+    scale = expected.abs().max().item()
+    torch.testing.assert_close(out.double().cpu(), expected, atol=PATH_TOLERANCE[dtype] * scale, rtol=0)
