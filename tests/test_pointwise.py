@@ -10,7 +10,7 @@ import torch._dynamo as dynamo
 
 import gan_adapters as ga
 from gan_adapters.errors import ConfigError
-from gan_adapters.surgery.paths import PathTiming, _choose, candidates, device_name
+from gan_adapters.surgery.paths import PathTiming, _choose, candidates, choose_path, device_name
 from gan_adapters.surgery.pointwise import POINTWISE_IMPLEMENTATIONS
 
 TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 3e-2}
@@ -132,6 +132,10 @@ def test_set_execution_changes_how_adapters_run_and_refuses_bad_values_before_ch
 
 
 def test_path_choice_is_a_constant_to_torch_compile(dcgan):
+    marked = torch.compiler.assume_constant_result(lambda: None)
+    assert {k: v for k, v in vars(marked).items()} == {k: v for k, v in vars(choose_path).items()}, (
+        "the path choice carries exactly the mark the public API sets"
+    )
     model = ga.inject(dcgan.model, kind="apgc", ratio=4)
     ga.set_execution(model, fold="always", pointwise_impl="bmm")
     explanation = dynamo.explain(model)(*dcgan.example_inputs())

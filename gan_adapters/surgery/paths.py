@@ -92,7 +92,6 @@ def _choose(device: str, dtype: str, channels: int, group_size: int, pixels: int
     return min((name for name in allowed if name in nearest.ms), key=nearest.ms.__getitem__)
 
 
-@torch._dynamo.assume_constant_result
 def choose_path(
     device: str,
     dtype: torch.dtype,
@@ -111,3 +110,8 @@ def choose_path(
     return _choose(
         device, str(dtype).removeprefix("torch."), channels, group_size, pixels, allowed, read_table()
     )
+
+
+# What torch.compiler.assume_constant_result(choose_path) does, without importing torch._dynamo
+# (1-2 s) into every process that imports the surgery; tests/test_pointwise.py checks both agree.
+choose_path._dynamo_marked_constant = True
