@@ -127,7 +127,7 @@ PY
   4)
     # Time to adapt: the CLI on BigGAN-128's shape, eager then compiled, half the window each.
     adapt=(--out "$out" --seconds-per-mode "$(( ($(left) - 30) / 2 ))")
-    [ "$dry" = "--dry-run" ] && adapt=(--out "$out" --seconds-per-mode 9 --resolution 32 --ch 4 \
+    [ "$dry" = "--dry-run" ] && adapt=(--out "$out" --seconds-per-mode 7 --resolution 32 --ch 4 \
       --batch-size 4 --perceptual none --modes eager --work "$out/work")
     "$python" bench/time_to_adapt.py "${adapt[@]}"
     rm -rf "$out/work"

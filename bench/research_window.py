@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from gan_adapters.evaluation.cells import cell_name, finished_training
+from gan_adapters.evaluation.evaluator import Evaluator
 from gan_adapters.evaluation.grid import SweepConfig
 from gan_adapters.evaluation.sweep import run_sweep
 
@@ -100,12 +101,11 @@ def window(args) -> None:
     )
 
 
-def score(args) -> None:
+def score(args, evaluator: Evaluator | None = None) -> None:
     """Here, on the CPU: score every cell the windows trained; table and plot in RESULTS."""
     steps = int((args.previous / "steps.txt").read_text())
-    rows = run_sweep(
-        sized(SweepConfig.from_toml(args.template), steps), args.previous, stage="score", trust_code=True
-    )
+    config = sized(SweepConfig.from_toml(args.template), steps)
+    rows = run_sweep(config, args.previous, stage="score", evaluator=evaluator, trust_code=True)
     print(f"{len(rows)} cells scored: {args.previous / 'results.md'}")
 
 

@@ -54,6 +54,16 @@ kid_subsets = 5
 """
 
 
+class PooledPixels:
+    """A cheap stand-in for Inception where a test checks the sweep's plumbing, not the metric:
+    each image's 4 x 4 average-pooled pixels (48 features)."""
+
+    name = "pooled-pixels"
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.adaptive_avg_pool2d(images.float(), 4).flatten(1)
+
+
 def small_real_set(tmp_path: Path, count: int = 10) -> Path:
     """A few real images: Inception features cost about 0.15 s an image on 2 cores."""
     folder = tmp_path / "real"
@@ -324,7 +334,7 @@ def test_a_gpu_window_trains_within_its_time_and_the_cpu_scores_later(tmp_path):
     first, second = (out / "cells" / name for name in ("faces-ssa-n6-s0", "faces-apgc-ratio2-n6-s0"))
     assert (first / "adapters.safetensors").exists() and not (first / "result.json").exists()
     assert not (second / "adapters.safetensors").exists() and not list(out.rglob("lock"))
-    evaluator, seen[:] = Evaluator(cache=tmp_path / "cache"), []
+    evaluator, seen[:] = Evaluator(PooledPixels(), cache=None), []
     rows = run_sweep(config, out, stage="score", evaluator=evaluator, on_cell=record, trust_code=True)
     assert seen == ["train", "done", "untrained"] and [r["cell"] for r in rows] == ["faces-ssa-n6-s0"]
     stamp = (first / "adapters.safetensors").stat().st_mtime_ns
