@@ -84,6 +84,9 @@ PY
     paths=(--out "$out")
     [ "$dry" = "--dry-run" ] && paths+=(--device cpu --batch 1 --sites 16:4 --group-sizes 4 --reps 1 --warmup 1)
     timeout "$(left)" "$python" bench/bench_pointwise.py "${paths[@]}"
+    # What inductor fuses (the ReLU into the adapter's last pass; its table goes to log.txt).
+    # Not in the dry run: tests/test_compile.py runs the same function on the CPU.
+    [ "$dry" = "--dry-run" ] || timeout "$(left)" "$python" bench/inspect_fusion.py || true
     # Research placement (after each class-conditional BN), then the folds (after its inner BN).
     bench=(--precisions bf16)
     [ "$dry" = "--dry-run" ] && bench=(--device cpu --resolution 32 --ch 4 --batch 2 --reps 1 --warmup 1 --precisions fp32 --modes eager)

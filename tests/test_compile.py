@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch._dynamo as dynamo
@@ -30,3 +33,16 @@ def test_conditional_and_class_adapters_and_graph_sites_are_one_graph():
     for model in (SharedNormGenerator(), InlineNormGenerator()):
         adapted = ga.inject(model.eval(), kind="apgc", group_size=4)
         assert dynamo.explain(adapted)(torch.randn(2, 8, 1, 1)).graph_break_count == 0
+
+
+def test_under_inductor_the_relu_fuses_into_the_adapters_last_pass():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from inspect_fusion import kernels
+
+    fused, calls = kernels({"kind": "ssa"}, "never", "cpu")
+    assert len(fused) == 1 and not calls, f"norm, scale/shift and ReLU in one kernel: {fused}"
+    assert all(op in fused[0] for op in ("batch_norm", "addcmul", "relu"))
+    fused, calls = kernels({"kind": "apgc", "group_size": 8}, "never", "cpu")
+    assert calls == ["convolution"] and any("add" in k and "relu" in k for k in fused), (
+        f"the residual add and the ReLU in one kernel after the grouped 1x1: {fused}"
+    )
