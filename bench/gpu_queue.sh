@@ -24,7 +24,7 @@
 # On the device: the repository is the working directory, PyTorch and accelerate are installed,
 # nothing else is; `make gpu-wheels` puts the few wheels it needs into .whl (carry it; items 3
 # and 4 also carry .whl-perceptual, the EfficientNet-Lite0 loss network), and
-# `make gpu-data` renders data/emoji-64-train.safetensors (carry it for item 1).
+# `make gpu-data` renders data/emoji-64-train.safetensors.gz (carry data/ for item 1).
 # --dry-run runs the same steps on the CPU at toy sizes in seconds (tested in CI).
 set -euo pipefail
 item=${1:?usage: bench/gpu_queue.sh ITEM OUT [--dry-run]}
@@ -53,7 +53,7 @@ left() { echo $((budget - ($(date +%s) - began))); }
 
 case "$item" in
   1)
-    data=data/emoji-64-train.safetensors
+    data=data/emoji-64-train.safetensors.gz
     size=(--resolution 64 --ch 32 --batch-size 128 --precision bf16)
     if [ "$dry" = "--dry-run" ]; then
       data="$out/toy.safetensors"
@@ -63,6 +63,7 @@ from safetensors.torch import save_file
 images = (torch.rand(12, 3, 32, 32) * 255).to(torch.uint8)
 save_file({"images": images, "labels": torch.arange(12) % 3}, sys.argv[1], metadata={"classes": json.dumps(list("abc"))})
 PY
+      gzip -f "$data" && data="$data.gz"  # the same gzipped form as the real tensor
       size=(--resolution 32 --ch 4 --batch-size 4 --precision no)
     fi
     [ -f "$data" ] || { echo "missing $data: run 'make gpu-data' and carry data/"; exit 2; }
@@ -76,7 +77,7 @@ PY
     "$python" -m gan_adapters pretrain "$data" -o "$out/run" "${size[@]}" "${main[@]}" "${resume[@]}"
     cp "$out"/run/generator-ema.safetensors "$out"/run/weights-*.safetensors "$out/"
     "$python" -c "import json; from safetensors import safe_open; h = safe_open('$out/generator-ema.safetensors', 'pt'); print(json.dumps(json.loads(h.metadata()['card']), indent=1))" > "$out/card.json"
-    rm -rf "$out/probe" "$out/run" "$out/toy.safetensors"  # checkpoints are too big to come back
+    rm -rf "$out/probe" "$out/run" "$out/toy.safetensors.gz"  # checkpoints are too big to come back
     ;;
   2)
     "$python" -m pytest -q -m cuda tests/gpu -p no:cacheprovider | tee "$out/pytest.txt" || true

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 
@@ -11,10 +12,12 @@ from PIL import Image
 from safetensors.torch import save_file
 
 import gan_adapters as ga
+from gan_adapters.errors import DataError
 from gan_adapters.evaluation.pretrain_report import report
 from gan_adapters.generators.biggan import BigGANConfig, BigGANDiscriminator, BigGANGenerator
 from gan_adapters.generators.biggan_emoji import load_generator_file
 from gan_adapters.training.augment import diff_augment
+from gan_adapters.training.data import load_image_tensor
 from gan_adapters.training.pretrain import PretrainConfig, pretrain
 
 
@@ -110,3 +113,18 @@ def test_shards_split_by_size_and_read_back(tmp_path):
 def test_missing_shipped_weights_say_how_to_train_them():
     with pytest.raises(ga.GanAdaptersError, match="gan-adapters pretrain"):
         ga.load_generator("biggan-emoji-64")
+
+
+def test_the_training_tensor_reads_the_same_gzipped_and_a_damaged_one_is_refused(tmp_path):
+    images = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
+    plain = tmp_path / "set.safetensors"
+    save_file({"images": images, "labels": torch.arange(5) % 2}, plain, metadata={"classes": '["a", "b"]'})
+    packed = tmp_path / "set.safetensors.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    for path in (plain, packed):
+        got, labels, classes = load_image_tensor(path)
+        assert torch.equal(got, images) and labels.tolist() == [0, 1, 0, 1, 0] and classes == ["a", "b"]
+    broken = tmp_path / "broken.safetensors.gz"
+    broken.write_bytes(packed.read_bytes()[: len(packed.read_bytes()) // 2])
+    with pytest.raises(DataError, match="not a labelled image tensor file"):
+        load_image_tensor(broken)
