@@ -69,7 +69,10 @@ def probe(config: SweepConfig, out: Path, steps: int) -> tuple[float, float]:
 def window(args) -> None:
     """One GPU window: size the steps (first window only), train, pack."""
     began, config = time.monotonic(), SweepConfig.from_toml(args.template)
-    left = lambda: args.seconds - (time.monotonic() - began)  # noqa: E731
+
+    def left() -> float:
+        return args.seconds - (time.monotonic() - began)
+
     args.out.mkdir(parents=True, exist_ok=True)
     steps_file, estimate = args.previous / "steps.txt", None
     if steps_file.is_file():

@@ -116,3 +116,12 @@ def test_time_to_adapt_stops_the_real_cli_at_its_slice_and_projects_the_schedule
     projected = (row["startup_s"] + 10_000 * row["ms_per_step"] / 1000) / 60
     assert abs(row["projected_10k_min"] - projected) < 1e-9
     assert abs(row["images_per_s"] * row["ms_per_step"] / 1000 - 4) < 1e-9, "batch 4 images a step"
+
+
+def test_a_window_sizes_the_steps_so_one_domains_seed_0_fits():
+    sys.path.insert(0, str(QUEUE.parent))
+    from research_window import choose_steps
+
+    assert choose_steps(0.02, 3.0, 480.0, cells=10) == 2000, "10 x (3 s + 2000 x 20 ms) = 430 s <= 480 s"
+    assert choose_steps(0.002, 3.0, 480.0, cells=10) == 10_000
+    assert choose_steps(1.0, 3.0, 480.0, cells=10) == 500, "nothing fits: the fewest steps"
