@@ -89,22 +89,24 @@ TABLE = (
 )
 
 
-def choose(allowed: list[str], channels=256, group_size=8, pixels=4096, dtype="float32", table=TABLE) -> str:
-    return _choose("cpu", dtype, channels, group_size, pixels, tuple(allowed), table)
+def choose(
+    policy: tuple[str, str], channels=256, group_size=8, pixels=4096, dtype="float32", table=TABLE
+) -> str:
+    return _choose("cpu", dtype, channels, group_size, pixels, *policy, table)
 
 
 def test_the_nearest_row_of_this_device_and_dtype_decides():
-    assert choose(candidates("auto", "never")) == "bmm"
-    assert choose(candidates("auto", "never"), channels=1536, pixels=128) == "conv", "nearer the wide row"
-    assert choose(candidates("auto", "auto")) == "folded-bmm"
-    assert choose(candidates("auto", "auto"), 2048, pixels=64) == "folded-conv"
-    assert choose(candidates("dense", "auto")) == "folded-dense", "a forced implementation, fold chosen"
-    assert choose(candidates("auto", "always"), channels=2048, pixels=64) == "folded-conv"
-    assert choose(candidates("auto", "never"), dtype="bfloat16") == "conv", "no bf16 row: the plain path"
-    assert choose(candidates("auto", "never"), table=TABLE[2:]) == "conv", (
-        "another machine's rows do not count"
-    )
-    assert choose(candidates("auto", "always"), table=()) == "folded-conv", "forced fold, default kernel"
+    assert candidates("conv", "exact") == candidates("conv", "never") == ["conv"], "exact never folds"
+    assert candidates("bmm", "always") == ["folded-bmm"] and len(candidates("auto", "fast")) == 6
+    assert choose(("auto", "never")) == "bmm"
+    assert choose(("auto", "never"), channels=1536, pixels=128) == "conv", "nearer the wide row"
+    assert choose(("auto", "fast")) == "folded-bmm"
+    assert choose(("auto", "fast"), 2048, pixels=64) == "folded-conv"
+    assert choose(("dense", "fast")) == "folded-dense", "a forced implementation, fold chosen"
+    assert choose(("auto", "always"), channels=2048, pixels=64) == "folded-conv"
+    assert choose(("auto", "never"), dtype="bfloat16") == "conv", "no bf16 row: the plain path"
+    assert choose(("auto", "never"), table=TABLE[2:]) == "conv", "another machine's rows do not count"
+    assert choose(("auto", "always"), table=()) == "folded-conv", "forced fold, default kernel"
 
 
 def test_fold_and_implementation_are_validated_and_old_files_still_read():

@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from gan_adapters.errors import ConfigError, SiteError
 from gan_adapters.serial import Serialisable
 from gan_adapters.surgery.adapters import ADAPTER_KINDS
+from gan_adapters.surgery.paths import FOLD_POLICIES
 from gan_adapters.surgery.pointwise import POINTWISE_IMPLEMENTATIONS
 
 ROUTES = ("auto", "fx", "export", "module")
 """How sites are found: `auto` tries torch.fx, then torch.export, then module matching."""
-FOLD_POLICIES = ("exact", "fast", "always", "never")
-"""What `fold` may say; see `AdapterConfig.fold`."""
 DEFAULT_RATIO = 4.0
 """Parameter ratio against `ssa` used by `apgc` when no size is given (group size 8)."""
 

@@ -21,6 +21,9 @@ TABLE_FILE = Path(__file__).with_name("pointwise_paths.json")
 DEFAULT_IMPLEMENTATION = "conv"
 FOLDED = "folded-"
 """Prefix of a path name that folds the norm in: `folded-conv` is BN folded into one grouped conv."""
+FOLD_POLICIES = ("exact", "fast", "always", "never")
+"""What `AdapterConfig.fold` may say. For a point-wise adapter after a frozen BatchNorm: `fast`
+lets the table choose folded or not, `always` folds, `exact` and `never` do not."""
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: rows come from one cached read
@@ -70,16 +73,16 @@ def device_name(device: str) -> str:
 
 
 def candidates(implementation: str, fold: str) -> list[str]:
-    """The path names a policy allows: `implementation` 'auto' or one name; `fold` 'auto' (either),
-    'always' (folded only) or 'never' (plain only)."""
+    """The path names allowed by `implementation` ('auto' or one name) and a fold policy."""
     implementations = sorted(POINTWISE_IMPLEMENTATIONS) if implementation == "auto" else [implementation]
-    folds = {"auto": [False, True], "always": [True], "never": [False]}[fold]
+    folds = {"fast": [False, True], "always": [True]}.get(fold, [False])
     return [path_name(name, folded) for folded in folds for name in implementations]
 
 
 @functools.lru_cache(maxsize=4096)
-def _choose(device: str, dtype: str, channels: int, group_size: int, pixels: int, allowed: tuple[str, ...],
-            table: tuple[PathTiming, ...]) -> str:  # fmt: skip
+def _choose(device: str, dtype: str, channels: int, group_size: int, pixels: int, implementation: str,
+            fold: str, table: tuple[PathTiming, ...]) -> str:  # fmt: skip
+    allowed = candidates(implementation, fold)
     if len(allowed) == 1:
         return allowed[0]
     rows = [
@@ -106,10 +109,8 @@ def choose_path(
     `pixels` is the input's elements per channel (N * H * W); `implementation` and `fold` as in
     `candidates`. Rows of the same device and dtype are searched for the nearest shape.
     """
-    allowed = tuple(candidates(implementation, fold))
-    return _choose(
-        device, str(dtype).removeprefix("torch."), channels, group_size, pixels, allowed, read_table()
-    )
+    dtype_name = str(dtype).removeprefix("torch.")
+    return _choose(device, dtype_name, channels, group_size, pixels, implementation, fold, read_table())
 
 
 # What torch.compiler.assume_constant_result(choose_path) does, without importing torch._dynamo
