@@ -1,9 +1,10 @@
-"""How a module site runs its slot: the forward hook, and the folded forwards of norm sites.
+"""How a module site runs its slot: a forward hook, or a norm site's own forward that folds it in.
 
 A BatchNorm site in eval mode can run its adapter inside its own computation (`fold`): a
 scale/shift goes into the norm's affine, the norm's affine into a point-wise adapter. A
 class-conditional norm that says how it is built (`conditional_affine`, below) takes a scale/shift
-into its per-sample gain and bias. Either way the hook then leaves the output alone.
+into its per-sample gain and bias. Such sites run their slot from that forward; every other
+module site runs it from a forward hook.
 """
 
 from __future__ import annotations
@@ -58,13 +59,15 @@ def eval_affine(norm: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
     return scale, shift if norm.bias is None else shift + norm.bias
 
 
-def folded_norm_forward(self: _BatchNorm, input: torch.Tensor) -> torch.Tensor:
-    """A BatchNorm site's forward with its adapter folded in. A scale/shift goes into the norm's
-    affine: one batch_norm call with weight w * s and bias b * s + t (exactly w and b at init). A
-    point-wise adapter takes the norm's affine into its blocks: one grouped 1x1 with a bias."""
-    plan = norm_fold(self, module_slot(self), input)
+def batch_norm_site_forward(self: _BatchNorm, input: torch.Tensor) -> torch.Tensor:
+    """A BatchNorm site's forward: its adapter folded in where it can, else applied after it. A
+    scale/shift goes into the norm's affine: one batch_norm call with weight w * s and bias
+    b * s + t (exactly w and b at init). A point-wise adapter takes the norm's affine into its
+    blocks: one grouped 1x1 with a bias. The fold is decided once per call, here."""
+    slot = module_slot(self)
+    plan = norm_fold(self, slot, input)
     if plan is None:
-        return type(self).forward(self, input)
+        return slot(type(self).forward(self, input), (input,), {})
     adapter, how = plan
     if how != "affine":
         return adapter.after_affine(input, *eval_affine(self), how)
@@ -74,13 +77,14 @@ def folded_norm_forward(self: _BatchNorm, input: torch.Tensor) -> torch.Tensor:
     return F.batch_norm(input, self.running_mean, self.running_var, weight, bias, False, 0.0, self.eps)
 
 
-def folded_conditional_forward(self: nn.Module, input: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-    """A conditional norm site's forward with a scale/shift folded into its per-sample affine:
-    norm(x) * (gain * s) + (bias * s + t), one pass less than the norm and then the adapter, and
-    exactly gain and bias at init."""
-    plan = norm_fold(self, module_slot(self), input)
+def conditional_norm_site_forward(self: nn.Module, input: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    """A conditional norm site's forward: a scale/shift folded into its per-sample affine,
+    norm(x) * (gain * s) + (bias * s + t), one pass less and exactly gain and bias at init; any
+    other adapter applied after it (with the call's condition)."""
+    slot = module_slot(self)
+    plan = norm_fold(self, slot, input)
     if plan is None:
-        return type(self).forward(self, input, *args, **kwargs)
+        return slot(type(self).forward(self, input, *args, **kwargs), (input, *args), kwargs)
     scale, shift = plan[0].affine_terms()
     gain, bias = self.conditional_affine(*args, **kwargs)
     normalised = self.norm(input)
@@ -93,36 +97,31 @@ def folded_conditional_forward(self: nn.Module, input: torch.Tensor, *args, **kw
 
 
 def apply_slot_hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
-    """Forward hook of a module site: hand the output (and call arguments) to its slot, unless
-    the adapter was folded into the module's own computation."""
-    slot = module_slot(module)
-    if slot is None:
-        return output
-    input = args[0] if args else next(iter(kwargs.values()), None)
-    if norm_fold(module, slot, input) is not None:
-        return output
-    return slot(output, args, kwargs)
+    """Forward hook of a module site that cannot fold: hand the output (and call arguments) to
+    its slot."""
+    return module_slot(module)(output, args, kwargs)
 
 
-FOLDED_FORWARDS = (folded_norm_forward, folded_conditional_forward)
+SITE_FORWARDS = (batch_norm_site_forward, conditional_norm_site_forward)
 
 
 def attach_slot(module: nn.Module, slot: AdapterSlot) -> None:
-    """Make `slot` a child of a module site and hook it onto the module's output (a norm site that
-    can fold also gets its folding forward, as an attribute of this one instance)."""
+    """Make `slot` a child of a module site and apply it to the module's output: a norm site that
+    can fold gets its site forward (an attribute of this one instance), any other a forward hook."""
     module.add_module(SLOT_ATTRIBUTE, slot)
-    module.register_forward_hook(apply_slot_hook, with_kwargs=True)
     if isinstance(module, _BatchNorm):
-        module.forward = types.MethodType(folded_norm_forward, module)
+        module.forward = types.MethodType(batch_norm_site_forward, module)
     elif is_conditional_norm(module):
-        module.forward = types.MethodType(folded_conditional_forward, module)
+        module.forward = types.MethodType(conditional_norm_site_forward, module)
+    else:
+        module.register_forward_hook(apply_slot_hook, with_kwargs=True)
 
 
 def detach_slot(module: nn.Module) -> None:
     """Undo `attach_slot`: the module is again exactly what it was."""
     del module._modules[SLOT_ATTRIBUTE]
     forward = module.__dict__.get("forward")
-    if getattr(forward, "__func__", None) in FOLDED_FORWARDS:
+    if getattr(forward, "__func__", None) in SITE_FORWARDS:
         del module.__dict__["forward"]
     for hook_id, hook in list(module._forward_hooks.items()):
         if hook is apply_slot_hook:
