@@ -76,11 +76,13 @@ def test_recipe_file_with_command_line_overrides(tmp_path):
     refused = cli("finetune", str(recipe), "--steps", "3", "-o", str(tmp_path / "run"))
     assert refused.returncode == 2 and "names its generator as code" in refused.stderr
     result = cli(
-        "finetune", str(recipe), "--steps", "3", "--ratio", "1", "-o", str(tmp_path / "run"), "--trust-code"
-    )
+        "finetune", str(recipe), "--steps", "3", "--ratio", "1", "--fold", "always", "--pointwise-impl", "bmm",
+        "-o", str(tmp_path / "run"), "--trust-code",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     config = (tmp_path / "run" / "config.toml").read_text()
     assert "steps = 3" in config and "ratio = 1.0" in config and "group_size" not in config
+    assert 'fold = "always"' in config and 'pointwise_impl = "bmm"' in config
 
 
 def test_bad_inputs_give_one_clear_line(tmp_path):

@@ -56,6 +56,19 @@ Route = Annotated[
         "or module. [default: auto]"
     ),
 ]
+Fold = Annotated[
+    str | None,
+    typer.Option(
+        help="Folding at a BatchNorm in eval mode: exact (ssa into the norm, bit-exact), fast (also the "
+        "norm into apc/apgc where the measured path table says it is faster), always, never. [default: exact]"
+    ),
+]
+PointwiseImpl = Annotated[
+    str | None,
+    typer.Option(
+        help="How apc/apgc run their grouped 1x1: auto (measured table), conv, bmm or dense. [default: auto]"
+    ),
+]
 Seed = Annotated[int, typer.Option(help="Random seed (same seed, same images).")]
 Prior = Annotated[
     str,
@@ -94,7 +107,8 @@ TrustCode = Annotated[
 
 ADAPTER_OPTIONS: dict[str, Any] = {
     "kind": Kind, "groups": Groups, "group_size": GroupSize, "ratio": Ratio, "targets": Targets,
-    "exclude": Exclude, "conditional": Conditional, "train_norm": TrainNorm, "route": Route,
+    "exclude": Exclude, "conditional": Conditional, "train_norm": TrainNorm, "route": Route, "fold": Fold,
+    "pointwise_impl": PointwiseImpl,
 }  # fmt: skip
 """The adapter options, by AdapterConfig field; `with_adapter_options` adds them to a command."""
 
