@@ -22,10 +22,10 @@ import tarfile
 import time
 from pathlib import Path
 
-from gan_adapters.evaluation.cells import cell_name, finished_training
+from gan_adapters.evaluation.cells import cell_name
 from gan_adapters.evaluation.evaluator import Evaluator
 from gan_adapters.evaluation.grid import SweepConfig
-from gan_adapters.evaluation.sweep import run_sweep
+from gan_adapters.evaluation.sweep import run_sweep, trained_cells
 
 TEMPLATE = Path("recipes/research-emoji-biggan.toml")
 RESULTS = Path("bench/gpu-results/research")
@@ -92,7 +92,7 @@ def window(args) -> None:
     full = dataclasses.replace(sized(config, steps), order="by-seed")  # every domain before more seeds
     if left() > 60:
         run_sweep(full, sweep, stage="train", time_limit=left() - 45, cell_seconds=estimate, trust_code=True)
-    done = [c for c in full.cells() if finished_training(sweep / "cells" / cell_name(*c), steps)]
+    done = trained_cells(full, sweep)
     with tarfile.open(args.out / "cells.tar.gz", "w:gz") as tar:
         for cell in done:
             for name in PACKED:

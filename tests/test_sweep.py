@@ -18,7 +18,7 @@ import gan_adapters as ga
 from gan_adapters.evaluation.evaluator import EvalConfig, Evaluator
 from gan_adapters.evaluation.grid import SweepConfig
 from gan_adapters.evaluation.metrics import DEGENERATE_SPREAD
-from gan_adapters.evaluation.sweep import run_sweep
+from gan_adapters.evaluation.sweep import run_sweep, trained_cells
 from gan_adapters.training.trainer import train
 
 SWEEP = """
@@ -334,6 +334,7 @@ def test_a_gpu_window_trains_within_its_time_and_the_cpu_scores_later(tmp_path):
     first, second = (out / "cells" / name for name in ("faces-ssa-n6-s0", "faces-apgc-ratio2-n6-s0"))
     assert (first / "adapters.safetensors").exists() and not (first / "result.json").exists()
     assert not (second / "adapters.safetensors").exists() and not list(out.rglob("lock"))
+    assert trained_cells(config, out) == config.cells()[:1]
     evaluator, seen[:] = Evaluator(PooledPixels(), cache=None), []
     rows = run_sweep(config, out, stage="score", evaluator=evaluator, on_cell=record, trust_code=True)
     assert seen == ["train", "done", "untrained"] and [r["cell"] for r in rows] == ["faces-ssa-n6-s0"]

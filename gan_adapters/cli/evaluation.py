@@ -124,9 +124,8 @@ def sweep(  # long: typer declares each option as a parameter; the body is short
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from gan_adapters.evaluation.cells import cell_name, finished_training
     from gan_adapters.evaluation.grid import SweepConfig
-    from gan_adapters.evaluation.sweep import parse_shard, run_sweep
+    from gan_adapters.evaluation.sweep import parse_shard, run_sweep, trained_cells
 
     configure_logging(verbose)
     config = SweepConfig.from_toml(recipe)
@@ -147,8 +146,7 @@ def sweep(  # long: typer declares each option as a parameter; the body is short
                          on_step=lambda report: progress.update(steps, completed=report.step))  # fmt: skip
     total = len(config.cells())
     if stage == "train":
-        trained = sum(finished_training(out / "cells" / cell_name(*c), config.base.steps) is not None
-                      for c in config.cells())  # fmt: skip
+        trained = len(trained_cells(config, out))
         console.print(
             f"{trained} of {total} cells trained under {out / 'cells'}; score them with --stage score"
         )

@@ -138,6 +138,14 @@ def _status(config: SweepConfig, cell: tuple, folder: Path, mine: bool, stage: s
     return "train"
 
 
+def trained_cells(config: SweepConfig, out: str | Path) -> list[tuple]:
+    """The cells of `config` whose training finished in `out` (scored or not), in grid order."""
+    return [
+        cell for cell in config.cells()
+        if finished_training(Path(out) / "cells" / cell_name(*cell), cell_config(config, *cell).steps)
+    ]  # fmt: skip
+
+
 def _write_tables(out: Path, cells: list) -> list[dict[str, str]]:
     """results.csv, results.md and results.png from every finished cell's result.json."""
     rows = [r for cell in cells if (r := read_result(out / "cells" / cell_name(*cell))) is not None]
