@@ -107,12 +107,13 @@ PY
       template="$out/dry-recipe.toml"
       "$python" - "$template" "$out/toy-generator.safetensors" "$PWD" <<'PY'
 import sys, tomllib, tomli_w, torch
+from pathlib import Path
 from gan_adapters.generators.biggan import BigGANConfig, BigGANGenerator
 from gan_adapters.generators.biggan_emoji import save_generator_file
 recipe, weights, root = sys.argv[1:]
 config = BigGANConfig(resolution=32, ch=4, num_classes=3)
 torch.manual_seed(0)
-save_generator_file(BigGANGenerator(config), config, __import__("pathlib").Path(weights))
+save_generator_file(BigGANGenerator(config), config, Path(weights))
 data = tomllib.load(open(f"{root}/recipes/research-emoji-biggan.toml", "rb"))
 data["base"] |= {"model_options": {"weights": weights}, "batch_size": 4, "perceptual": "none"}
 data["domains"] = [d | {"data": d["data"].replace("..", root)} for d in data["domains"][-1:]]

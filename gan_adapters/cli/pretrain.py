@@ -14,7 +14,10 @@ from gan_adapters.cli.options import Verbose, configure_logging, console
 
 def pretrain(  # long: typer declares each option as a parameter; the body is short
     data: Annotated[
-        Path, typer.Argument(help="Labelled image tensor (.safetensors) from render_emoji.py --tensor.")
+        Path,
+        typer.Argument(
+            help="Labelled image tensor (.safetensors, or .safetensors.gz) from render_emoji.py --tensor."
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     resolution: Annotated[int, typer.Option(help="Image size: 32, 64 or 128.")] = 64,
@@ -49,7 +52,7 @@ def pretrain(  # long: typer declares each option as a parameter; the body is sh
     model card) and OUT/weights-N.safetensors (G, EMA, D in files under 15 MB, for --init-from);
     with --report also OUT/report.json and OUT/samples-per-class.png.
 
-    Example: gan-adapters pretrain data/emoji-64-train.safetensors -o runs/biggan-emoji --minutes 9 --precision bf16 --report
+    Example: gan-adapters pretrain data/emoji-64-train.safetensors.gz -o runs/biggan-emoji --minutes 9 --precision bf16 --report
     """
     from gan_adapters.evaluation.pretrain_report import report as make_report
     from gan_adapters.generators.biggan import BigGANConfig

@@ -59,7 +59,7 @@ def biggan_emoji_64(weights: str | Path | None = None, **_) -> GeneratorBundle:
     if not path.is_file():
         raise GeneratorError(
             f"no biggan-emoji-64 weights at {path}: this release does not ship them yet. Train them on a "
-            "GPU with `gan-adapters pretrain emoji-64-train.safetensors --out runs/biggan-emoji` "
+            "GPU with `gan-adapters pretrain data/emoji-64-train.safetensors.gz --out runs/biggan-emoji` "
             "(docs/zoo.md) and pass model_options weights=runs/biggan-emoji/generator-ema.safetensors"
         )
     generator, _ = load_generator_file(path)
