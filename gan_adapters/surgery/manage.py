@@ -45,9 +45,9 @@ def set_execution(model: nn.Module, *, fold: str | None = None, pointwise_impl: 
     configs = {name: dataclasses.replace(record.config, **changes) for name, record in state.adapters.items()}
     for name, config in configs.items():
         state.adapters[name].config = config
-        for slot in slots_of(model):
-            if name in slot:
-                slot[name].fold, slot[name].pointwise_impl = config.fold, config.pointwise_impl
+    for slot in slots_of(model):
+        for name, adapter in slot.items():
+            adapter.fold, adapter.pointwise_impl = configs[name].fold, configs[name].pointwise_impl
 
 
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
