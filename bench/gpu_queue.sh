@@ -54,7 +54,7 @@ left() { echo $((budget - ($(date +%s) - began))); }
 case "$item" in
   1)
     data=data/emoji-64-train.safetensors.gz
-    size=(--resolution 64 --ch 32 --batch-size 128 --precision bf16)
+    size=(--architecture biggan --resolution 64 --ch 32 --batch-size 128 --precision bf16 --g-lr 1e-4 --d-lr 4e-4 --beta1 0)
     if [ "$dry" = "--dry-run" ]; then
       data="$out/toy.safetensors"
       "$python" - "$data" <<'PY'
@@ -64,7 +64,7 @@ images = (torch.rand(12, 3, 32, 32) * 255).to(torch.uint8)
 save_file({"images": images, "labels": torch.arange(12) % 3}, sys.argv[1], metadata={"classes": json.dumps(list("abc"))})
 PY
       gzip -f "$data" && data="$data.gz"  # the same gzipped form as the real tensor
-      size=(--resolution 32 --ch 4 --batch-size 4 --precision no)
+      size=(--architecture biggan --resolution 32 --ch 4 --batch-size 4 --precision no)
     fi
     [ -f "$data" ] || { echo "missing $data: run 'make gpu-data' and carry data/"; exit 2; }
     resume=()
@@ -109,11 +109,11 @@ PY
 import sys, tomllib, tomli_w, torch
 from pathlib import Path
 from gan_adapters.generators.biggan import BigGANConfig, BigGANGenerator
-from gan_adapters.generators.biggan_emoji import save_generator_file
+from gan_adapters.generators.sources import save_generator_file
 recipe, weights, root = sys.argv[1:]
 config = BigGANConfig(resolution=32, ch=4, num_classes=3)
 torch.manual_seed(0)
-save_generator_file(BigGANGenerator(config), config, Path(weights))
+save_generator_file(BigGANGenerator(config), Path(weights))
 data = tomllib.load(open(f"{root}/recipes/research-emoji-biggan.toml", "rb"))
 data["base"] |= {"model_options": {"weights": weights}, "batch_size": 4, "perceptual": "none"}
 data["domains"] = [d | {"data": d["data"].replace("..", root)} for d in data["domains"][-1:]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from gan_adapters.generators.biggan import BigGANConfig, BigGANGenerator
-from gan_adapters.generators.biggan_emoji import biggan_bundle
+from gan_adapters.generators.sources import source_bundle
 from gan_adapters.generators.registry import GeneratorBundle
 
 
@@ -14,4 +14,4 @@ def biggan_128(resolution: int = 128, ch: int = 96, num_classes: int = 1000, **_
     what a step costs does not depend on what the weights learned."""
     torch.manual_seed(0)
     config = BigGANConfig(resolution=resolution, ch=ch, num_classes=num_classes)
-    return biggan_bundle("biggan-128-random", BigGANGenerator(config).eval())
+    return source_bundle("biggan-128-random", BigGANGenerator(config).eval())

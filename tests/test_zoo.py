@@ -1,4 +1,5 @@
-"""The project's own BigGAN: the research's shape and arithmetic, and pretraining at a tiny size."""
+"""The project's own source models: BigGAN's shape and arithmetic, the lean conditional DCGAN, and
+pretraining at a tiny size (resumed bit-exactly)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import gan_adapters as ga
 from gan_adapters.errors import DataError
 from gan_adapters.evaluation.pretrain_report import report
 from gan_adapters.generators.biggan import BigGANConfig, BigGANDiscriminator, BigGANGenerator
-from gan_adapters.generators.biggan_emoji import load_generator_file
+from gan_adapters.generators.cdcgan import CDCGANConfig, CDCGANDiscriminator, CDCGANGenerator
+from gan_adapters.generators.sources import load_generator_file
 from gan_adapters.training.augment import diff_augment
 from gan_adapters.training.data import load_image_tensor
 from gan_adapters.training.pretrain import PretrainConfig, pretrain
@@ -59,16 +61,17 @@ def test_discriminator_scores_and_diff_augment_is_differentiable():
         diff_augment(images, "rotate")
 
 
+def tiny_tensor(path):
+    images = (torch.rand(12, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+    save_file({"images": images, "labels": torch.arange(12) % 3}, str(path),
+              metadata={"classes": json.dumps(["a", "b", "c"])})  # fmt: skip
+    return path
+
+
 def test_pretraining_runs_resumes_and_ships_an_fp16_generator(tmp_path):
-    data = tmp_path / "tiny.safetensors"
-    images = (torch.rand(12, 3, 32, 32) * 255).to(torch.uint8)
-    save_file(
-        {"images": images, "labels": torch.arange(12) % 3},
-        str(data),
-        metadata={"classes": json.dumps(["a", "b", "c"])},
-    )
-    config = PretrainConfig(model=BigGANConfig(resolution=32, ch=4, z_dim=16, num_classes=3), batch_size=4,
-                            steps=3, checkpoint_every=2, ema_start=1)  # fmt: skip
+    data = tiny_tensor(tmp_path / "tiny.safetensors")
+    config = PretrainConfig(architecture="biggan", model=BigGANConfig(resolution=32, ch=4, z_dim=16),
+                            batch_size=4, steps=3, checkpoint_every=2, ema_start=1)  # fmt: skip
     first = pretrain(config, data, tmp_path / "run")
     assert first["steps"] == 3 and all(torch.isfinite(torch.tensor(v)) for v in first["final"].values())
     config.steps = 5
@@ -128,3 +131,49 @@ def test_the_training_tensor_reads_the_same_gzipped_and_a_damaged_one_is_refused
     broken.write_bytes(packed.read_bytes()[: len(packed.read_bytes()) // 2])
     with pytest.raises(DataError, match="not a labelled image tensor file"):
         load_image_tensor(broken)
+
+
+def test_the_lean_conditional_dcgan_has_conditional_bn_sites_and_stays_identical_at_init():
+    config = CDCGANConfig(resolution=32, ch=4, z_dim=16, num_classes=5)
+    generator = CDCGANGenerator(config).eval()
+    z, labels = torch.randn(3, 16), torch.tensor([0, 2, 4])
+    with torch.no_grad():
+        reference = generator(z, labels)
+    assert reference.shape == (3, 3, 32, 32) and reference.abs().max() <= 1
+    adapted = ga.inject(generator, kind="apgc", ratio=2)
+    rows = ga.summary(adapted).rows
+    assert [r.layer for r in rows] == ["ConditionalBatchNorm2d"] * 3 + ["BatchNorm2d"]
+    assert [r.channels for r in rows] == [16, 16, 8, 4]
+    with torch.no_grad():
+        assert torch.equal(adapted(z, labels), reference)
+    scores = CDCGANDiscriminator(config)(reference, labels)
+    assert scores.shape == (3,)
+    flat = CDCGANGenerator(CDCGANConfig(resolution=64, ch=2, z_dim=10, hierarchical=False))
+    assert flat(torch.randn(2, 10), torch.tensor([1, 2])).shape == (2, 3, 64, 64)
+
+
+def test_a_tiny_pretraining_resumes_bit_exactly(tmp_path):
+    """Stopped after 2 steps and resumed to 4, the networks, EMA and optimisers equal a straight run."""
+    data = tiny_tensor(tmp_path / "tiny.safetensors")
+
+    def config(steps):
+        return PretrainConfig(model=CDCGANConfig(ch=4, z_dim=16), batch_size=4, steps=steps, ema_start=1)
+
+    straight = pretrain(config(4), data, tmp_path / "straight")
+    pretrain(config(2), data, tmp_path / "stopped")
+    resumed = pretrain(config(4), data, tmp_path / "stopped", resume=True)
+    assert resumed["final"] == straight["final"] and resumed["steps"] == 4
+    one = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    two = torch.load(tmp_path / "stopped" / "checkpoint.pt", weights_only=True)
+    for part in ("generator", "discriminator", "ema"):
+        for key, value in one[part].items():
+            assert torch.equal(value, two[part][key]), f"{part}.{key} differs after resuming"
+    assert one["g_opt"]["state"][0]["exp_avg"].equal(two["g_opt"]["state"][0]["exp_avg"])
+    generator, card = load_generator_file(tmp_path / "stopped" / "generator-ema.safetensors")
+    assert isinstance(generator, CDCGANGenerator) and card["architecture"] == "cdcgan"
+    assert card["classes"] == ["a", "b", "c"] and generator.config.num_classes == 3
+
+
+def test_an_unknown_architecture_is_refused_with_the_known_ones():
+    with pytest.raises(ga.GanAdaptersError, match="unknown source architecture 'stylegan'.*cdcgan"):
+        PretrainConfig(architecture="stylegan")

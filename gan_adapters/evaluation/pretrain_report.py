@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from gan_adapters.evaluation.evaluator import EvalConfig, Evaluator
-from gan_adapters.generators.biggan_emoji import load_generator_file
+from gan_adapters.generators.sources import load_generator_file
 from gan_adapters.images import make_grid, save_png
 from gan_adapters.training.data import load_image_tensor
 

@@ -9,12 +9,15 @@ and hands y to conditional adapters.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
+
+from gan_adapters.generators.sources import register_source
+from gan_adapters.serial import Serialisable
 
 ARCHITECTURES = {
     # resolution: (generator input multipliers, output multipliers, attention resolution)
@@ -25,8 +28,10 @@ ARCHITECTURES = {
 
 
 @dataclass
-class BigGANConfig:
+class BigGANConfig(Serialisable):
     """Sizes of a BigGAN; `BigGANConfig(resolution=128, ch=96, z_dim=120)` is BigGAN-128's shape."""
+
+    config_name = "BigGAN config"
 
     resolution: int = 64
     ch: int = 32
@@ -34,10 +39,6 @@ class BigGANConfig:
     embed_dim: int = 128
     num_classes: int = 100
     attention: bool = True
-
-    def to_dict(self) -> dict:
-        """Plain data (stored beside the weights)."""
-        return asdict(self)
 
 
 def _sn_linear(i: int, o: int, bias: bool = True) -> nn.Linear:
@@ -165,6 +166,7 @@ class DiscriminatorBlock(nn.Module):
         return h + skip
 
 
+@register_source("biggan", config=BigGANConfig, generator=BigGANGenerator)
 class BigGANDiscriminator(nn.Module):
     """Images and labels -> a realness score, with a class projection (Miyato & Koyama 2018)."""
 

@@ -1,9 +1,10 @@
-"""Pretrain the project's BigGAN on a class-labelled image tensor (the Noto emoji set).
+"""Pretrain one of the project's source architectures on a class-labelled image tensor (Noto emoji).
 
-Hinge loss, spectral norm, an EMA of the generator, DiffAugment (colour, translation,
-cutout: 3,600 images is small for a GAN), Adam (G 1e-4, D 4e-4, betas (0, 0.999)); resumable
-from an atomic checkpoint; stops at a step count or a time budget. The EMA generator is what
-ships: fp16 safetensors with its config and model card (`gan-adapters pretrain`).
+Hinge loss, a spectral-norm projection discriminator, an EMA of the generator, DiffAugment
+(colour, translation, cutout: 3,600 images is small for a GAN), Adam; resumable bit-exactly
+from an atomic checkpoint (every random draw comes from the step's own generator); stops at a
+step count or a time budget. The EMA generator is what ships: fp16 safetensors with its
+architecture, config and model card (`gan-adapters pretrain`).
 """
 
 from __future__ import annotations
@@ -12,17 +13,17 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_adapters.errors import ConfigError, TrainingDivergedError
+from gan_adapters.errors import ConfigError, GeneratorError, TrainingDivergedError
 from gan_adapters.files import read_checkpoint, read_shards, write_checkpoint, write_shards
-from gan_adapters.generators.biggan import BigGANConfig, BigGANDiscriminator, BigGANGenerator
-from gan_adapters.generators.biggan_emoji import load_generator_file, save_generator_file
+from gan_adapters.generators.sources import load_generator_file, save_generator_file, source_architecture
 from gan_adapters.serial import Serialisable
 from gan_adapters.training.augment import diff_augment
 from gan_adapters.training.data import load_image_tensor
@@ -35,12 +36,17 @@ class PretrainConfig(Serialisable):
 
     config_name = "pretraining config"
 
-    model: BigGANConfig = field(default_factory=BigGANConfig)
+    architecture: str = "cdcgan"
+    """A registered source architecture (`gan_adapters.generators.sources`): cdcgan or biggan."""
+    model: Any = None
+    """The architecture's config (a dict converts; None takes its defaults)."""
     batch_size: int = 64
     steps: int = 100_000
     minutes: float | None = None
-    g_lr: float = 1e-4
-    d_lr: float = 4e-4
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    beta1: float = 0.5
+    """Adam's first beta for both networks (SNGAN's DCGAN setting; BigGAN's own is 0)."""
     ema_decay: float = 0.999
     ema_start: int = 1000
     augment: str = "color,translation,cutout"
@@ -49,8 +55,17 @@ class PretrainConfig(Serialisable):
     checkpoint_every: int = 500
 
     def __post_init__(self) -> None:
-        if isinstance(self.model, dict):
-            self.model = BigGANConfig(**self.model)
+        try:
+            config_class = source_architecture(self.architecture).config
+        except GeneratorError as exc:
+            raise ConfigError(str(exc)) from exc
+        if self.model is None:
+            self.model = config_class()
+        elif isinstance(self.model, dict):
+            self.model = config_class(**self.model)
+        elif not isinstance(self.model, config_class):
+            raise ConfigError(f"a {self.architecture} source takes a {config_class.__name__}, "
+                              f"got {type(self.model).__name__}")  # fmt: skip
         if self.precision not in ("no", "bf16"):
             raise ConfigError(f"pretraining precision must be 'no' or 'bf16', got {self.precision!r}")
 
@@ -59,9 +74,9 @@ class PretrainConfig(Serialisable):
 class GANState:
     """Generator, discriminator, the EMA generator and both optimisers."""
 
-    generator: BigGANGenerator
-    discriminator: BigGANDiscriminator
-    ema: BigGANGenerator
+    generator: nn.Module
+    discriminator: nn.Module
+    ema: nn.Module
     g_opt: torch.optim.Optimizer
     d_opt: torch.optim.Optimizer
 
@@ -76,11 +91,13 @@ class GANState:
 
 
 def _build(config: PretrainConfig, device: torch.device) -> GANState:
-    generator = BigGANGenerator(config.model).to(device)
-    discriminator = BigGANDiscriminator(config.model).to(device)
+    architecture = source_architecture(config.architecture)
+    generator = architecture.generator(config.model).to(device)
+    discriminator = architecture.discriminator(config.model).to(device)
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
-    g_opt = torch.optim.Adam(generator.parameters(), config.g_lr, betas=(0.0, 0.999), eps=1e-6)
-    d_opt = torch.optim.Adam(discriminator.parameters(), config.d_lr, betas=(0.0, 0.999), eps=1e-6)
+    betas = (config.beta1, 0.999)
+    g_opt = torch.optim.Adam(generator.parameters(), config.g_lr, betas=betas, eps=1e-6)
+    d_opt = torch.optim.Adam(discriminator.parameters(), config.d_lr, betas=betas, eps=1e-6)
     return GANState(generator, discriminator, ema, g_opt, d_opt)
 
 
@@ -113,6 +130,20 @@ def _gan_step(gan: GANState, config: PretrainConfig, real, y, z, gen) -> dict[st
     return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
 
+def _start(config: PretrainConfig, out: Path, resume: bool, init_from: str | Path | None) -> tuple:
+    """(the GAN, its step, the training seconds behind it): fresh, resumed or from portable weights."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(config.seed)
+    gan = _build(config, device)
+    if resume:
+        checkpoint = read_checkpoint(out / "checkpoint.pt")
+        gan.load(checkpoint)
+        return gan, int(checkpoint["step"]), float(checkpoint.get("seconds", 0.0))
+    if init_from is not None:
+        return gan, *load_portable_weights(gan, Path(init_from))
+    return gan, 0, 0.0
+
+
 def pretrain(
     config: PretrainConfig,
     data: str | Path,
@@ -123,27 +154,32 @@ def pretrain(
     on_step: Callable[[int, int, dict[str, float], float], None] | None = None,
 ) -> dict:
     """Train G and D; write out/checkpoint.pt, out/generator-ema.safetensors and the portable
-    weights (out/weights-*.safetensors, each under 15 MB); return the card.
+    weights (out/weights-*.safetensors, each under 15 MB) at every checkpoint; return the card.
 
-    `init_from` is a folder of portable weights from an earlier run (say, one GPU window's): G,
-    its EMA and D go on from them at their step; the optimisers' moments start afresh."""
+    `resume` goes on from out/checkpoint.pt bit-exactly (the same steps an uninterrupted run
+    takes). `init_from` is a folder of portable weights from an earlier run (another machine,
+    another session): G, its EMA and D go on from their step; the optimisers' moments start afresh."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.manual_seed(config.seed)
     images, labels, classes = load_image_tensor(data)
-    config.model.num_classes = max(config.model.num_classes, int(labels.max()) + 1)
+    config.model.num_classes = len(classes) or int(labels.max()) + 1
+    gan, start, earlier_seconds = _start(config, out, resume, init_from)
+    device = next(gan.generator.parameters()).device
     images, labels = images.to(device), labels.to(device)
-    gan = _build(config, device)
     checkpoint_path = out / "checkpoint.pt"
-    start = 0
-    if resume:
-        checkpoint = read_checkpoint(checkpoint_path)
-        gan.load(checkpoint)
-        start = int(checkpoint["step"])
-    elif init_from is not None:
-        start = load_portable_weights(gan, Path(init_from))
     began, losses, done = time.monotonic(), {}, start
+    card = {"architecture": config.architecture, "config": config.to_dict(), "data": Path(data).name,
+            "classes": classes, "images": len(images)}  # fmt: skip
+
+    def save() -> None:
+        seconds = time.monotonic() - began
+        card.update(steps=done, train_seconds=round(earlier_seconds + seconds, 1), final=losses,
+                    images_per_second=round((done - start) * config.batch_size / max(seconds, 1e-9), 1))  # fmt: skip
+        write_checkpoint(checkpoint_path, {"step": done, "seconds": card["train_seconds"],
+                                           "config": config.to_dict()} | gan.state_dicts())  # fmt: skip
+        save_generator_file(gan.ema, out / "generator-ema.safetensors", card)
+        save_portable_weights(gan, out, done, card["train_seconds"])
+
     for step in range(start, config.steps):
         if config.minutes is not None and time.monotonic() - began > 60 * config.minutes:
             break
@@ -160,13 +196,8 @@ def pretrain(
         if on_step is not None:
             on_step(done, config.steps, losses, time.monotonic() - began)
         if done % config.checkpoint_every == 0:
-            write_checkpoint(checkpoint_path, {"step": done, "config": config.to_dict()} | gan.state_dicts())
-    write_checkpoint(checkpoint_path, {"step": done, "config": config.to_dict()} | gan.state_dicts())
-    seconds = time.monotonic() - began
-    card = {"steps": done, "seconds_this_run": seconds, "classes": classes, "images": len(images),
-            "images_per_second": (done - start) * config.batch_size / max(seconds, 1e-9), "final": losses}  # fmt: skip
-    save_generator_file(gan.ema, config.model, out / "generator-ema.safetensors", card)
-    save_portable_weights(gan, out, done)
+            save()
+    save()
     return card
 
 
@@ -174,7 +205,7 @@ PORTABLE_PARTS = ("generator", "discriminator")
 SHARD_BYTES = 15 * 2**20
 
 
-def save_portable_weights(gan: GANState, out: Path, step: int) -> list[Path]:
+def save_portable_weights(gan: GANState, out: Path, step: int, seconds: float = 0.0) -> list[Path]:
     """G and D in fp16 as safetensors shards of at most 15 MB (what a GPU window can bring back;
     the EMA travels as generator-ema.safetensors)."""
     tensors = {
@@ -182,11 +213,12 @@ def save_portable_weights(gan: GANState, out: Path, step: int) -> list[Path]:
         for part in PORTABLE_PARTS
         for k, v in getattr(gan, part).state_dict().items()
     }
-    return write_shards(tensors, out / "weights", SHARD_BYTES, {"step": str(step)})
+    return write_shards(tensors, out / "weights", SHARD_BYTES, {"step": str(step), "seconds": str(seconds)})
 
 
-def load_portable_weights(gan: GANState, folder: Path) -> int:
-    """Load `save_portable_weights` files (and the EMA) into a freshly built GAN; returns their step."""
+def load_portable_weights(gan: GANState, folder: Path) -> tuple[int, float]:
+    """Load `save_portable_weights` files (and the EMA) into a freshly built GAN; returns their step
+    and the training seconds behind them."""
     tensors, metadata = read_shards(folder / "weights")
     for part in PORTABLE_PARTS:
         module, prefix = getattr(gan, part), f"{part}/"
@@ -195,4 +227,4 @@ def load_portable_weights(gan: GANState, folder: Path) -> int:
                                 for k, v in tensors.items() if k.startswith(prefix)})  # fmt: skip
     ema, _ = load_generator_file(folder / "generator-ema.safetensors")
     gan.ema.load_state_dict(ema.state_dict())
-    return int(metadata.get("step", "0"))
+    return int(metadata.get("step", "0")), float(metadata.get("seconds", "0"))
