@@ -27,6 +27,7 @@ from gan_adapters.surgery.adapters import (
     register_adapter_kind,
 )
 from gan_adapters.surgery.config import AdapterConfig
+from gan_adapters.surgery.domains import adapters_per_sample, blend
 from gan_adapters.surgery.inject import inject
 from gan_adapters.surgery.manage import (
     active_adapter,
@@ -82,6 +83,8 @@ __all__ = [
     "TrainConfig",
     "active_adapter",
     "adapter_names",
+    "adapters_per_sample",
+    "blend",
     "condition",
     "delete_adapter",
     "disable_adapters",

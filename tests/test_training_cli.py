@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from test_training import EMOJI, adapter_file_tensors, tiny_config
@@ -179,3 +180,47 @@ def test_compiled_generator_trains_like_the_eager_one(tmp_path):
     for key in a:
         # Inductor fuses and reorders float operations; three steps stay within 1e-4.
         torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-4)
+
+
+def test_several_domains_sample_as_rows_blend_and_morph(tmp_path):
+    """Two runs on one base: a grid row per domain, a blend, a morph whose ends are the domains."""
+    animals = TESTS.parent / "examples" / "data" / "emoji-animals"
+    for name, data in (("faces", EMOJI), ("animals", animals)):
+        done = cli("finetune", str(data), *TINY, "--steps", "6", "-o", str(tmp_path / name))
+        assert done.returncode == 0, done.stderr
+    faces, animals_run = str(tmp_path / "faces"), str(tmp_path / "animals")
+    rows = cli("sample", faces, animals_run, "-n", "3", "--columns", "3", "--prior", "normal", "--trust-code")
+    assert rows.returncode == 0, rows.stderr
+    folder = tmp_path / "faces" / "samples-domains-seed0"
+    with Image.open(folder / "grid.png") as grid:
+        assert grid.size == (3 * 18 + 2, 2 * 18 + 2), "one row of 3 per domain"
+    one = cli("sample", animals_run, "-n", "3", "--prior", "normal", "--trust-code")
+    assert one.returncode == 0, one.stderr
+    with Image.open(folder / "animals" / "sample-0000.png") as row, \
+         Image.open(tmp_path / "animals" / "samples-normal-seed0" / "sample-0000.png") as alone:  # fmt: skip
+        assert np.array_equal(np.asarray(row), np.asarray(alone)), (
+            "a domain's row is what its run alone draws"
+        )
+
+    blended = cli("sample", faces, animals_run, "--blend", "faces:0.5,animals:0.5", "-n", "2", "--trust-code")
+    assert blended.returncode == 0, blended.stderr
+    assert len(list((tmp_path / "faces" / "samples-blend-seed0").glob("sample-*.png"))) == 2
+    bad = cli("sample", faces, animals_run, "--blend", "cats:1", "--trust-code")
+    assert bad.returncode == 2 and "not one of the domains given: faces, animals" in bad.stderr
+
+    morph = cli("interpolate", "--between-domains", faces, animals_run, "--frames", "5", "--rows", "2",
+                "--prior", "normal", "--trust-code")  # fmt: skip
+    assert morph.returncode == 0, morph.stderr
+    out = tmp_path / "faces" / "morph-animals-seed0"
+    with Image.open(out / "strip.png") as strip:
+        assert strip.size == (5 * 18 + 2, 2 * 18 + 2)
+        first_row_start = strip.crop((2, 2, 18, 18))
+        first_row_end = strip.crop((2 + 4 * 18, 2, 18 + 4 * 18, 18))
+    with Image.open(folder / "faces" / "sample-0000.png") as face, \
+         Image.open(folder / "animals" / "sample-0000.png") as animal:  # fmt: skip
+        assert np.array_equal(np.asarray(first_row_start), np.asarray(face)), "t = 0 is domain A"
+        assert np.array_equal(np.asarray(first_row_end), np.asarray(animal)), "t = 1 is domain B"
+    with Image.open(out / "morph.gif") as gif:
+        assert gif.n_frames == 8 and gif.size == (2 * 16, 16)
+    nope = cli("sample", str(tmp_path / "nope"))
+    assert nope.returncode == 2 and "no run folder or adapter file at" in nope.stderr

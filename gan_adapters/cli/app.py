@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from gan_adapters.cli.evaluation import evaluate, sweep
+from gan_adapters.cli.generate import interpolate, sample
 from gan_adapters.cli.options import (
     Verbose,
     apply_adapter_options,
@@ -18,7 +19,7 @@ from gan_adapters.cli.options import (
     with_adapter_options,
 )
 from gan_adapters.cli.pretrain import pretrain
-from gan_adapters.cli.training import finetune, interpolate, sample
+from gan_adapters.cli.training import finetune
 from gan_adapters.errors import GanAdaptersError, GeneratorError
 
 app = typer.Typer(

@@ -1,11 +1,10 @@
-"""`gan-adapters finetune`, `sample` and `interpolate`."""
+"""`gan-adapters finetune`: adapt a generator to a folder of images (or a recipe)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
 
-import torch
 import typer
 from rich.progress import (
     BarColumn,
@@ -20,10 +19,6 @@ from rich.table import Table
 from gan_adapters.cli.options import (
     ModelName,
     OutFolder,
-    Prior,
-    Seed,
-    Sigma,
-    Truncation,
     TrustCode,
     Verbose,
     apply_adapter_options,
@@ -175,102 +170,3 @@ def finetune(  # long: typer declares each option as a parameter; the body is sh
     console.print(
         f"final loss {result.final.get('loss', float('nan')):.4f} (L1 {result.final.get('l1', float('nan')):.4f})"
     )
-
-
-def sample(
-    run_path: Annotated[
-        Path,
-        typer.Argument(metavar="RUN", help="A run folder, or an adapter .safetensors file (then --model)."),
-    ],
-    count: Annotated[int, typer.Option("--count", "-n", help="How many images.")] = 16,
-    prior: Prior = "auto",
-    sigma: Sigma = None,
-    truncation: Truncation = None,
-    seed: Seed = 0,
-    model: ModelName = None,
-    trust_code: TrustCode = False,
-    columns: Annotated[int, typer.Option(help="Images per row of the grid.")] = 8,
-    compare: Annotated[
-        bool,
-        typer.Option(
-            "--compare",
-            help="Also write compare.png: the base generator's own samples above the adapted ones.",
-        ),
-    ] = False,
-    out: OutFolder = None,
-) -> None:
-    """Draw random images from an adapted generator: N PNGs and a grid.
-
-    Example: gan-adapters sample runs/emoji -n 32   (or --prior normal --sigma 0.5, the paper's protocol)
-    """
-    from gan_adapters.images import make_grid, save_images, save_png
-    from gan_adapters.training.adapted import draw_latents, generate, load_run, resolve_prior
-
-    run = load_run(run_path, model, trust_code=trust_code)
-    prior = resolve_prior(run, prior)
-    images = generate(run, draw_latents(run, count, prior, sigma, truncation, seed))
-    out = out or (run_path if run_path.is_dir() else run_path.parent) / f"samples-{prior}-seed{seed}"
-    files = save_images(images, out)
-    grid = save_png(make_grid(images, columns), out / "grid.png")
-    console.print(f"{len(files)} images ({prior} prior) in {out}\ngrid: {grid}")
-    if compare:
-        from gan_adapters.surgery.manage import disable_adapters
-        from gan_adapters.training.latents import sample_latents
-
-        shown = images[:columns]
-        base_latents = sample_latents(
-            len(shown), run.bundle.latent_shape, generator=torch.Generator().manual_seed(seed)
-        )
-        with disable_adapters(run.bundle.model):
-            before = generate(run, base_latents)
-        path = save_png(make_grid(torch.cat([before, shown]), columns), out / "compare.png")
-        console.print(f"before (base generator, its own N(0, I) prior) / after: {path}")
-
-
-def interpolate(
-    run_path: Annotated[
-        Path,
-        typer.Argument(metavar="RUN", help="A run folder, or an adapter .safetensors file (then --model)."),
-    ],
-    frames: Annotated[int, typer.Option(help="Images along the path, ends included.")] = 10,
-    between: Annotated[
-        str,
-        typer.Option(
-            help="'random': two random latents; 'training': the learned latents of two training images."
-        ),
-    ] = "random",
-    prior: Prior = "auto",
-    sigma: Sigma = None,
-    truncation: Truncation = None,
-    seed: Seed = 0,
-    model: ModelName = None,
-    trust_code: TrustCode = False,
-    out: OutFolder = None,
-) -> None:
-    """Walk linearly between two latents: a PNG strip and an animated GIF (the seed's check).
-
-    Example: gan-adapters interpolate runs/emoji --frames 12
-    """
-    from gan_adapters.errors import GanAdaptersError
-    from gan_adapters.images import make_grid, save_gif, save_png
-    from gan_adapters.training.adapted import draw_latents, generate, load_run
-    from gan_adapters.training.latents import interpolate as lerp
-
-    if frames < 2:
-        raise GanAdaptersError(f"--frames must be at least 2, got {frames}")
-    run = load_run(run_path, model, trust_code=trust_code)
-    gen = torch.Generator().manual_seed(seed)
-    if between == "training":
-        if run.latents is None or len(run.latents) < 2:
-            raise GanAdaptersError("this adapter file holds no learned latents; use --between random")
-        pick = torch.randperm(len(run.latents), generator=gen)[:2]
-        start, end = run.latents[pick[0]], run.latents[pick[1]]
-    elif between == "random":
-        start, end = draw_latents(run, 2, prior, sigma, truncation, seed)
-    else:
-        raise GanAdaptersError(f"--between must be 'random' or 'training', got {between!r}")
-    images = generate(run, lerp(start, end, frames))
-    out = out or (run_path if run_path.is_dir() else run_path.parent) / f"interpolation-{between}-seed{seed}"
-    strip = save_png(make_grid(images, columns=frames), out / "strip.png")
-    gif = save_gif(images, out / "interpolation.gif")
-    console.print(f"strip: {strip}\nanimation: {gif}")

@@ -109,6 +109,16 @@ class Adapter(nn.Module):
         scale, shift = self.affine_terms()
         return scale.detach(), shift.detach()
 
+    def offset(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This adapter's change from the identity, for blending: (delta (K, C, g), bias (K, C)) such
+        that class k maps x to x + blockdiag(delta[k]) x + bias[k] (K = 1 but for per-class kinds;
+        g = 1 for per-channel kinds, where delta is the diagonal). The condition's part is apart."""
+        raise NotImplementedError
+
+    def set_offset(self, delta: torch.Tensor, bias: torch.Tensor) -> None:
+        """Set the parameters from an `offset` of this adapter's own shape (inverse of `offset`)."""
+        raise NotImplementedError
+
     def norm_fold(self, x: torch.Tensor) -> str | None:
         """How this adapter runs folded into the eval-mode BatchNorm that produced `x` for this call:
         'affine' (into the norm's own weight and bias), a folded path name, or None (it does not)."""
@@ -156,6 +166,14 @@ class ScaleShift(Adapter):
     def affine_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.scale, self.shift
 
+    def offset(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return (self.scale - 1)[None, :, None], self.shift[None]
+
+    def set_offset(self, delta: torch.Tensor, bias: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.scale.copy_(1 + delta[0, :, 0])
+            self.shift.copy_(bias[0])
+
     def extra_repr(self) -> str:
         return f"channels={self.channels}"
 
@@ -201,6 +219,14 @@ class ClassScaleShift(Adapter):
     def affine_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.scale[0], self.shift[0]
 
+    def offset(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return (self.scale - 1)[:, :, None], self.shift
+
+    def set_offset(self, delta: torch.Tensor, bias: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.scale.copy_(1 + delta[:, :, 0])
+            self.shift.copy_(bias)
+
     def extra_repr(self) -> str:
         return f"channels={self.channels}, num_classes={self.num_classes}"
 
@@ -233,6 +259,18 @@ class PointwiseConv(Adapter):
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         implementation = POINTWISE_IMPLEMENTATIONS[self.path(x, after_norm=False)]
         return x + implementation(x, self.delta, self.bias, self.groups)
+
+    def offset(self) -> tuple[torch.Tensor, torch.Tensor]:
+        bias = self.bias if self.bias is not None else torch.zeros_like(self.delta[:, 0])
+        return self.delta[None], bias[None]
+
+    def set_offset(self, delta: torch.Tensor, bias: torch.Tensor) -> None:
+        if self.bias is None and bool(bias.any()):
+            raise AdapterStateError(f"this {self.kind!r} adapter has no bias to hold a shift")
+        with torch.no_grad():
+            self.delta.copy_(delta[0])
+            if self.bias is not None:
+                self.bias.copy_(bias[0])
 
     def norm_fold(self, x: torch.Tensor) -> str | None:
         path = self.path(x, after_norm=True)

@@ -49,6 +49,8 @@ class AdapterConfig(Serialisable):
     pointwise_impl: str = "auto"
     """How `apc`/`apgc` run their grouped 1x1: `auto` (fastest in the measured path table for
     this device, dtype and shape; `conv` where the table has no row), `conv`, `bmm` or `dense`."""
+    blended_from: dict[str, float] | None = None
+    """For an adapter made by `blend`: its parents' names and weights (a record; nothing reads it)."""
 
     def __post_init__(self) -> None:
         if self.kind not in ADAPTER_KINDS:

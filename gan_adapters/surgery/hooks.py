@@ -41,6 +41,8 @@ def norm_fold(module: nn.Module, slot: AdapterSlot | None, input: torch.Tensor) 
     ('affine') into a conditional norm's per-sample gain and bias (in any mode). Else None."""
     if not _folds(module) or slot is None or not slot.enabled or slot.active not in slot:
         return None
+    if slot.per_sample is not None:  # several adapters in one batch: each after the norm
+        return None
     adapter: Adapter = slot[slot.active]
     if is_conditional_norm(module):
         return (adapter, "affine") if adapter.norm_fold(input) == "affine" else None

@@ -30,6 +30,8 @@ class AdapterSlot(nn.ModuleDict):
         self.condition_name, self.condition_position = condition or (None, None)
         self.active: str | None = None
         self.enabled = True
+        self.per_sample: tuple[tuple[str | None, ...], torch.Tensor] | None = None
+        """(adapter names, index (N,) into them) while `adapters_per_sample` routes a batch."""
 
     def _condition(self, args: tuple, kwargs: dict | None) -> torch.Tensor | None:
         if self.condition_name is None:
@@ -39,17 +41,33 @@ class AdapterSlot(nn.ModuleDict):
         position = self.condition_position
         return args[position] if 0 <= position < len(args) else None
 
+    def _run_adapter(
+        self, name: str | None, output: torch.Tensor, args: tuple, kwargs: dict | None
+    ) -> torch.Tensor:
+        if name is None or name not in self:
+            return output
+        adapter: Adapter = self[name]
+        return adapter(output, self._condition(args, kwargs) if adapter.conditional else None)
+
     def forward(self, output: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        if not self.enabled or self.active is None or self.active not in self:
+        if not self.enabled or (self.active not in self and self.per_sample is None):
             return output
         if not isinstance(output, torch.Tensor):
             raise AdapterStateError(
                 f"site {self.site_id!r} returned {type(output).__name__}, not a tensor: "
                 "adapters need a layer whose output is one (N, C, ...) tensor"
             )
-        adapter: Adapter = self[self.active]
-        condition = self._condition(args, kwargs) if adapter.conditional else None
-        return adapter(output, condition)
+        if self.per_sample is None:
+            return self._run_adapter(self.active, output, args, kwargs)
+        names, index = self.per_sample
+        if index.shape[0] != output.shape[0]:
+            raise AdapterStateError(
+                f"adapters_per_sample was given {index.shape[0]} names for a batch of {output.shape[0]}"
+            )
+        # Every adapter runs on the whole batch and each row takes its own: a loop over the few
+        # adapters, none over samples, so one graph under torch.compile.
+        outs = torch.stack([self._run_adapter(name, output, args, kwargs) for name in names])
+        return outs[index, torch.arange(output.shape[0], device=output.device)]
 
     def extra_repr(self) -> str:
         return f"site={self.site_id!r}, active={self.active!r}, enabled={self.enabled}"

@@ -48,16 +48,8 @@ def _checked_extras(extras: dict[str, torch.Tensor], bundle: GeneratorBundle, pa
         )
 
 
-def load_run(
-    source: str | Path, model: str | None = None, *, trust_code: bool = False, **model_options
-) -> AdaptedRun:
-    """A run folder, or an adapter file plus a model name, as an adapted generator.
-
-    A run folder whose recipe names its generator as `package.module:factory` is refused
-    unless `trust_code=True` (or `model` names the generator instead).
-    """
-    source = Path(source)
-    config = None
+def run_files(source: Path, model: str | None, trust_code: bool) -> tuple[Path, TrainConfig | None]:
+    """The adapter file of a run folder (and its recipe), or an adapter file given directly."""
     if source.is_dir():
         paths = RunPaths(source)
         if not paths.adapters.exists():
@@ -65,18 +57,41 @@ def load_run(
         config = TrainConfig.from_toml(paths.config)
         if model is None:
             refuse_untrusted_code(config.model, paths.config, trust_code)
-        adapter_file = paths.adapters
+        return paths.adapters, config
+    if not source.exists():
+        raise RunFolderError(f"no run folder or adapter file at {source}")
+    if model is None:
+        raise RunFolderError(f"{source} is an adapter file: also say which model it adapts (--model)")
+    return source, None
+
+
+def load_run(
+    source: str | Path,
+    model: str | None = None,
+    *,
+    trust_code: bool = False,
+    adapter_name: str | None = None,
+    **model_options,
+) -> AdaptedRun:
+    """A run folder, or an adapter file plus a model name, as an adapted generator (its adapter
+    under `adapter_name`, or the name saved in the file).
+
+    A run folder whose recipe names its generator as `package.module:factory` is refused
+    unless `trust_code=True` (or `model` names the generator instead).
+    """
+    source = Path(source)
+    adapter_file, config = run_files(source, model, trust_code)
+    if config is not None:
         bundle = load_generator(
             model or config.model, config.base_checkpoint, **(config.model_options | model_options)
         )
     else:
-        if model is None:
-            raise RunFolderError(f"{source} is an adapter file: also say which model it adapts (--model)")
-        adapter_file = source
         bundle = load_generator(model, **model_options)
     extras = read_extras(adapter_file)
     _checked_extras(extras, bundle, adapter_file)
-    bundle.model = load_adapters(bundle.model, adapter_file)
+    bundle.model = load_adapters(
+        bundle.model, adapter_file, adapter_name, example_inputs=bundle.example_inputs()
+    )
     if "class_embedding" in extras and bundle.class_embedding:
         replace_class_embedding(bundle, extras["class_embedding"])
     bundle.model.eval()
