@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from gan_adapters.generators.biggan import BigGANConfig, BigGANGenerator
-from gan_adapters.generators.sources import source_bundle
 from gan_adapters.generators.registry import GeneratorBundle
+from gan_adapters.generators.sources import source_bundle
 
 
 def biggan_128(resolution: int = 128, ch: int = 96, num_classes: int = 1000, **_) -> GeneratorBundle:

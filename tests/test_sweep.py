@@ -346,3 +346,38 @@ def test_a_gpu_window_trains_within_its_time_and_the_cpu_scores_later(tmp_path):
     config.methods[0].lrs = [1e-3, 1e-2]
     with pytest.raises(ga.ConfigError, match="cannot do: give them a fixed lr"):
         run_sweep(config, tmp_path / "tuned", stage="train", trust_code=True)
+
+
+def test_the_research_recipe_on_the_shipped_source_dry_runs_two_cells(tmp_path):
+    """recipes/research-emoji-cdcgan-cpu.toml as written (a toy source in place of the shipped
+    weights, 2 steps): its domains resolve, the 25-image face-concerned cells are left out as
+    unscorable, and each cell is scored on the subgroup's images it did not train on."""
+    from gan_adapters.generators.cdcgan import CDCGANConfig, CDCGANGenerator
+    from gan_adapters.generators.sources import save_generator_file
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "research-emoji-cdcgan-cpu.toml"
+    config = SweepConfig.from_toml(recipe)
+    assert [(d.name, n, left) for d, n, left in config.unscorable()] == [("face-concerned", 25, 1)]
+    cells = config.cells()
+    assert len(cells) == 7 * 3 * 5, "7 methods x 3 seeds x (3 domains x 2 sizes, less one)"
+    assert {(c[0].name, c[2]) for c in cells} == {
+        ("animal-mammal", 10), ("animal-mammal", 25), ("food-prepared", 10), ("food-prepared", 25),
+        ("face-concerned", 10),
+    }  # fmt: skip
+    weights = save_generator_file(
+        CDCGANGenerator(CDCGANConfig(ch=16, num_classes=96)), tmp_path / "toy.safetensors"
+    )
+    config.base.model_options = {"weights": str(weights)}
+    config.base.steps, config.base.perceptual, config.eval.samples = 2, "none", 6
+    config.seeds, config.images = [0], [10, 25]
+    config.domains = [d for d in config.domains if d.name == "food-prepared"]
+    config.methods = [m for m in config.methods if m.label in ("ssa (Noguchi-Harada)", "apgc ratio 8")]
+    for method in config.methods:
+        method.lrs = None  # tuning is tested above; here the grid's plumbing
+    rows = run_sweep(config, tmp_path / "out", evaluator=Evaluator(PooledPixels(), cache=None))
+    assert [(r["method"], r["images"], r["real_images"]) for r in rows] == [
+        ("ssa (Noguchi-Harada)", "10", "24"),
+        ("apgc ratio 8", "10", "24"),
+        ("ssa (Noguchi-Harada)", "25", "9"),
+        ("apgc ratio 8", "25", "9"),
+    ], "34 food-prepared images: scored on the 24 (or 9) not trained on"

@@ -20,6 +20,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
+EMOJIONE = Path("/usr/share/rubygems-integration/all/gems/gemojione-3.3.0/assets/png")
+"""EmojiOne's PNGs (Debian `ruby-gemojione`, CC-BY-SA-4.0): the same emoji in another style."""
 EMOJI_TEST = Path("/usr/share/unicode/emoji/emoji-test.txt")
 BITMAP_SIZE = 109  # the only size the CBDT colour font holds
 
@@ -68,6 +70,19 @@ def render(emoji: Emoji, font: ImageFont.FreeTypeFont, size: int) -> Image.Image
     return Image.alpha_composite(white, square).convert("RGB").resize((size, size), Image.LANCZOS)
 
 
+def render_emojione(emoji: Emoji, size: int) -> Image.Image | None:
+    """EmojiOne's drawing of the emoji on white, `size` px; None where it has none."""
+    codes = [f"{ord(c):04X}" for c in emoji.text]
+    for name in ("-".join(codes), "-".join(c for c in codes if c != "FE0F")):
+        path = EMOJIONE / f"{name}.png"
+        if path.is_file():
+            with Image.open(path) as image:
+                rgba = image.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(white, rgba).convert("RGB").resize((size, size), Image.LANCZOS)
+    return None
+
+
 def slug(text: str) -> str:
     """A file-name-safe version of an emoji name."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
@@ -87,6 +102,12 @@ def main() -> None:
     parser.add_argument(
         "--tensor", action="store_true", help="one safetensors file: images, labels = subgroups"
     )
+    parser.add_argument(
+        "--style",
+        choices=("noto", "emojione"),
+        default="noto",
+        help="noto: the Noto Color Emoji font; emojione: EmojiOne's PNGs (apt-get install ruby-gemojione)",
+    )
     args = parser.parse_args()
 
     font = ImageFont.truetype(str(FONT), BITMAP_SIZE)
@@ -97,7 +118,9 @@ def main() -> None:
     ]
     rendered = []
     for emoji in chosen:
-        image = render(emoji, font, args.size)
+        image = (
+            render_emojione(emoji, args.size) if args.style == "emojione" else render(emoji, font, args.size)
+        )
         if image is not None:
             rendered.append((emoji, image))
         if args.limit and len(rendered) >= args.limit:

@@ -131,6 +131,10 @@ def sweep(  # long: typer declares each option as a parameter; the body is short
     config = SweepConfig.from_toml(recipe)
     index, count = parse_shard(shard)
     out = out or Path("runs") / recipe.stem
+    for domain, images, left in config.unscorable():
+        console.print(
+            f"left out: {domain.name} with {images} training images ({left} held-out images to score on)"
+        )
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         cells = progress.add_task("cells", total=len(config.cells()))

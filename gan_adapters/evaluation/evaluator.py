@@ -67,12 +67,15 @@ class Evaluator:
         """Sample `config.samples` images from a finished run and score them against a folder."""
         return self.score_adapted(load_run(run_folder, trust_code=trust_code), real_folder, config)
 
-    def score_adapted(self, run: AdaptedRun, real_folder: str | Path, config: EvalConfig) -> Scores:
-        """Score an already loaded run's samples against a folder."""
+    def score_adapted(
+        self, run: AdaptedRun, real_folder: str | Path, config: EvalConfig, leave_out: int = 0
+    ) -> Scores:
+        """Score an already loaded run's samples against a folder (but its first `leave_out`
+        images by name: those a run trained on, when the rest of its data is the scored set)."""
         images = generate(
             run, draw_latents(run, config.samples, config.prior, config.sigma, config.truncation, config.seed)
         )
-        real = load_image_folder(real_folder, run.bundle.image_size).images
+        real = load_image_folder(real_folder, run.bundle.image_size).images[leave_out:]
         return self.score_images(images, real, config)
 
     def score_folders(

@@ -17,6 +17,7 @@ from gan_adapters.evaluation.evaluator import EvalConfig
 from gan_adapters.files import read_toml
 from gan_adapters.serial import Serialisable
 from gan_adapters.surgery.config import AdapterConfig
+from gan_adapters.training.data import IMAGE_SUFFIXES
 from gan_adapters.training.recipe import TrainConfig
 
 
@@ -30,7 +31,25 @@ class Domain(Serialisable):
     name: str
     data: str
     real: str | None = None
+    """A folder; None: `data` itself; "untrained": the images of `data` a cell did not train on
+    (training takes the first N by name, scoring the rest)."""
     validation: str | None = None
+
+    def scored_set(self, images: int) -> tuple[str, int]:
+        """(folder, how many of its first images, by name, to leave out) a cell of `images` is scored on."""
+        if self.real == UNTRAINED:
+            return self.data, images
+        return self.real or self.data, 0
+
+
+UNTRAINED = "untrained"
+MIN_SCORED = 5
+"""Fewer held-out images than this and a cell of an "untrained" domain is not run: it cannot be scored."""
+
+
+def count_images(folder: str) -> int:
+    """How many image files a folder holds (by suffix; nothing is decoded)."""
+    return sum(1 for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 ORDERS = ("by-domain", "by-seed")
@@ -103,7 +122,7 @@ class SweepConfig:
             raise ConfigError(f"unknown sweep recipe sections: {', '.join(unknown)}")
 
         def resolve(folder: str | None) -> str | None:
-            return None if folder is None else str((path.parent / folder).resolve())
+            return folder if folder in (None, UNTRAINED) else str((path.parent / folder).resolve())
 
         domains = [Domain.from_dict(d) for d in data.get("domains", [])]
         for domain in domains:
@@ -129,16 +148,32 @@ class SweepConfig:
                 )
         return config
 
+    def unscorable(self) -> list[tuple[Domain, int, int]]:
+        """(domain, images, held-out images left) of the sizes an "untrained" domain cannot score."""
+        return [
+            (d, n, count_images(d.data) - n)
+            for d in self.domains
+            for n in self.images
+            if d.real == UNTRAINED and count_images(d.data) - n < MIN_SCORED
+        ]
+
     def cells(self) -> list[tuple[Domain, Method, int, int]]:
-        """Every (domain, method, images, seed), in the order they run."""
+        """Every (domain, method, images, seed) that can be scored, in the order they run."""
+        left_out = {(d.name, n) for d, n, _ in self.unscorable()}
         if self.order == "by-seed":
-            return [
+            cells = [
                 (d, m, n, s)
                 for s in self.seeds
                 for d in self.domains
                 for n in self.images
                 for m in self.methods
             ]
-        return [
-            (d, m, n, s) for d in self.domains for n in self.images for s in self.seeds for m in self.methods
-        ]
+        else:
+            cells = [
+                (d, m, n, s)
+                for d in self.domains
+                for n in self.images
+                for s in self.seeds
+                for m in self.methods
+            ]
+        return [c for c in cells if (c[0].name, c[2]) not in left_out]

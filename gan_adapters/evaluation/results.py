@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = (
     "cell", "domain", "method", "recipe", "kind", "ratio", "adapter_parameters", "images", "seed", "steps",
-    "lr", "train_seconds", "final_l1", "kid", "kid_std", "kmmd", "fid", "spread", "degenerate",
+    "lr", "train_seconds", "final_l1", "kid", "kid_std", "kmmd", "fid", "real_images", "spread", "degenerate",
 )  # fmt: skip
 """results.csv; `spread` is the samples' feature spread over the real set's, `degenerate` why a
 cell's samples are too uniform to score (empty when they are fine)."""

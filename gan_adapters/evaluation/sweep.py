@@ -111,7 +111,7 @@ def _run_one(config: SweepConfig, cell: tuple, folder: Path, stage: str, lr: flo
     row = {"cell": cell_name(*cell), "domain": domain.name, "method": method.label, "kind": method.adapter.kind,
            "images": images, "seed": seed}  # fmt: skip
     run_cell(
-        train_config, folder, domain.real or domain.data, evaluator, config.eval, row, on_step, trust_code
+        train_config, folder, domain.scored_set(images), evaluator, config.eval, row, on_step, trust_code
     )
 
 
