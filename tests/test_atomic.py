@@ -58,7 +58,8 @@ def fresh() -> torch.nn.Module:
         (dict(kind="apgc", group_size=3), ga.SiteError, "does not divide"),
         (dict(kind="nope"), ga.ConfigError, "unknown adapter kind"),
         (dict(route="export"), ga.ConfigError, "needs example_inputs"),
-        (dict(targets="NoSuchLayer"), ga.SiteError, "no adapter sites found"),
+        (dict(targets="NoSuchLayer"), ga.SiteError, "targets= entry .NoSuchLayer. matches no module"),
+        (dict(exclude=[r"blocks\.9"]), ga.SiteError, "exclude= entry .*matches no module.*nearest.*blocks.1"),
     ],
 )
 def test_a_refused_inject_leaves_the_model_untouched(options, error, match):

@@ -208,3 +208,23 @@ def test_registered_norm_class_gets_its_condition_argument():
     assert [(s.id, s.channels, s.condition, s.condition_features) for s in sites] == [
         ("norm", 6, ("style", 2), 3)
     ]
+
+
+def test_a_path_regex_still_matches_once_the_generator_is_wrapped_and_a_typo_is_refused():
+    from collections import OrderedDict
+
+    from corpus import PlainBigGAN
+
+    wrapped = nn.Sequential(OrderedDict(generator=PlainBigGAN()))
+    report = ga.summary(ga.inject(wrapped, kind="ssa", targets=[r"blocks\.\d+\.bn[12]"]))
+    assert [r.site for r in report.rows] == [f"generator.blocks.{b}.bn{i}" for b in (0, 1) for i in (1, 2)]
+    skipped = ga.inject(
+        nn.Sequential(OrderedDict(generator=PlainBigGAN())), kind="ssa", exclude=[r"blocks\.1"]
+    )
+    assert [r.site for r in ga.summary(skipped).rows] == [
+        "generator.blocks.0.bn1",
+        "generator.blocks.0.bn2",
+        "generator.out_bn",
+    ]
+    with pytest.raises(ga.SiteError, match=r"exclude= entry 'out_bm' matches no module.*out_bn"):
+        ga.inject(PlainBigGAN(), kind="ssa", exclude=["out_bm"])

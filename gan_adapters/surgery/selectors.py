@@ -6,14 +6,15 @@ outermost match wins, so a conditional norm that wraps a BatchNorm is one site, 
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Sequence
 
 from torch import nn
 
-from gan_adapters.errors import ConfigError
+from gan_adapters.errors import ConfigError, SiteError
 from gan_adapters.surgery.norms import NORM_CLASSES, NORM_FUNCTIONS, is_normalization
-from gan_adapters.surgery.slots import AdapterSlot
+from gan_adapters.surgery.slots import AdapterSlot, is_adapter_key
 from gan_adapters.surgery.tracing import join_path
 
 Target = str | type | Callable[[str, nn.Module], bool]
@@ -45,11 +46,11 @@ def _compile_target(target: Target) -> Callable[[str, nn.Module], bool]:
 
         def matches(path: str, module: nn.Module) -> bool:
             names = {c.__name__ for c in type(module).__mro__} - {"Module", "object"}
-            return (
-                target in names
-                or path == target
-                or path.endswith("." + target)
-                or pattern.fullmatch(path) is not None
+            parts = path.split(".")
+            # A path regex matches the whole path or any dotted suffix of it, so a pattern written
+            # for the bare generator still matches once the generator is wrapped in another module.
+            return target in names or any(
+                pattern.fullmatch(".".join(parts[i:])) is not None for i in range(len(parts))
             )
 
         return matches
@@ -73,6 +74,22 @@ def make_matcher(targets: Sequence[Target] | Target | None) -> Callable[[str, nn
         return lambda path, module: is_normalization(module)
     predicates = [_compile_target(t) for t in as_list(targets)]
     return lambda path, module: any(p(path, module) for p in predicates)
+
+
+def check_every_entry_matches(model: nn.Module, selector: Sequence[Target] | None, option: str) -> None:
+    """Refuse a `targets=` / `exclude=` entry that matches no module, naming the nearest paths
+    and classes (a typo would otherwise adapt what was meant to be skipped, or nothing)."""
+    modules = [(p, m) for p, m in model.named_modules() if p and not is_adapter_key(p)]
+    for entry in selector or []:
+        predicate = _compile_target(entry)
+        if any(predicate(path, module) for path, module in modules):
+            continue
+        names = [p for p, _ in modules] + sorted({type(m).__name__ for _, m in modules})
+        nearest = difflib.get_close_matches(str(getattr(entry, "__name__", entry)), names, n=5, cutoff=0.3)
+        raise SiteError(
+            f"{option} entry {getattr(entry, '__name__', entry)!r} matches no module of "
+            f"{type(model).__name__}; nearest paths and classes: {', '.join(nearest) or 'none'}"
+        )
 
 
 def match_modules(

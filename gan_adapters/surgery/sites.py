@@ -25,7 +25,13 @@ from gan_adapters.surgery.norms import (
     condition_layer,
     condition_parameter,
 )
-from gan_adapters.surgery.selectors import Target, as_list, describe_search, match_modules
+from gan_adapters.surgery.selectors import (
+    Target,
+    as_list,
+    check_every_entry_matches,
+    describe_search,
+    match_modules,
+)
 from gan_adapters.surgery.slots import AdapterSlot
 from gan_adapters.surgery.tracing import (
     Call,
@@ -163,6 +169,8 @@ def find_norm_sites(
     kwargs = dict(example_kwargs or {})
     if route == "export" and args is None:
         raise ConfigError("route='export' needs example_inputs= (a tuple of the model's inputs)")
+    check_every_entry_matches(model, targets, "targets=")
+    check_every_entry_matches(model, exclude, "exclude=")
     matched, excluded = match_modules(model, targets, exclude)
     discovery = Discovery(sites=[], route="module", matched_paths=list(matched))
     calls: list[Call] = []
