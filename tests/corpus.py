@@ -192,3 +192,49 @@ class ReusedSequential(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.norm_act(self.stem(z))
         return torch.tanh(self.out(self.norm_act(self.up(h))))
+
+
+class HandWrittenSpectralNorm(nn.Module):
+    """SAGAN's own spectral norm: the weight is a plain attribute set in forward, u a plain attribute."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+        weight = module.weight
+        del module._parameters["weight"]
+        self.weight_bar = nn.Parameter(weight.detach().clone())
+        self.u = F.normalize(torch.randn(weight.shape[0]), dim=0)  # a plain attribute, not a buffer
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        w = self.weight_bar.view(self.weight_bar.shape[0], -1)
+        u = self.u
+        if self.training:
+            v = F.normalize(w.t() @ u, dim=0)
+            u = F.normalize(w @ v, dim=0)
+            self.u = u.detach()
+        v = F.normalize(w.t() @ u, dim=0)
+        sigma = u @ (w @ v)
+        setattr(self.module, "weight", self.weight_bar / sigma)
+        return self.module(*args)
+
+
+class SAGANStyle(nn.Module):
+    """Spectral norm written by hand (attributes set in forward) and self-attention, with BatchNorm."""
+
+    def __init__(self, nz: int = 8, ch: int = 8) -> None:
+        super().__init__()
+        self.stem = HandWrittenSpectralNorm(nn.ConvTranspose2d(nz, ch, 4))
+        self.bn1 = nn.BatchNorm2d(ch)
+        self.query = HandWrittenSpectralNorm(nn.Conv2d(ch, ch // 2, 1))
+        self.key = HandWrittenSpectralNorm(nn.Conv2d(ch, ch // 2, 1))
+        self.gamma = nn.Parameter(torch.tensor(0.5))
+        self.up = HandWrittenSpectralNorm(nn.ConvTranspose2d(ch, ch, 4, 2, 1))
+        self.bn2 = nn.BatchNorm2d(ch)
+        self.out = nn.Conv2d(ch, 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.bn1(self.stem(z)))
+        q, k = self.query(h).flatten(2), self.key(h).flatten(2)
+        attention = torch.softmax(q.transpose(1, 2) @ k, dim=-1)
+        h = h + self.gamma * (h.flatten(2) @ attention.transpose(1, 2)).view_as(h)
+        return torch.tanh(self.out(F.relu(self.bn2(self.up(h)))))

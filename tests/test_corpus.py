@@ -19,6 +19,7 @@ from corpus import (
     OtherNorms,
     PlainBigGAN,
     ReusedSequential,
+    SAGANStyle,
     SNGANStyle,
     ZippedBlocks,
 )
@@ -36,6 +37,7 @@ CASES = {
     "zip-over-chunks": (ZippedBlocks, lambda: (torch.randn(2, 8, 1, 1), torch.randn(2, 9)), dict(kind="ssa", conditional=True), 3),
     "sync-group-instance-norms": (OtherNorms, lambda: (torch.randn(2, 8, 1, 1),), dict(kind="apgc", group_size=2, targets=["SyncBatchNorm", "GroupNorm", "InstanceNorm2d"]), 3),
     # The BN inside is one module at two depths, and no one forward calls it twice: one shared adapter.
+    "sagan-hand-written-spectral-norm": (SAGANStyle, lambda: (torch.randn(2, 8, 1, 1),), dict(kind="apgc", group_size=4), 2),
     "sequential-reused-at-two-depths": (ReusedSequential, lambda: (torch.randn(2, 8, 1, 1),), dict(kind="apgc", group_size=4), 1),
 }  # fmt: skip
 
@@ -151,3 +153,32 @@ def test_channels_are_read_from_buffers_and_conditioning_layers_without_inputs()
         model, targets="Ambiguous", kind="ssa", example_inputs=(torch.randn(2, 3, 4, 4), torch.randn(2, 5))
     )
     assert ga.summary(measured).rows[0].channels == 6
+
+
+def test_tracing_leaves_no_proxy_in_a_model_whose_forward_sets_attributes():
+    """A hand-written spectral norm sets `module.weight` in forward: after discovery, inject and a
+    refused inject, every attribute is what it was and the model still pickles."""
+    import io
+
+    import torch.fx as fx
+
+    def proxies(model):
+        return [
+            f"{n}.{k}"
+            for n, m in model.named_modules()
+            for k, v in m.__dict__.items()
+            if isinstance(v, fx.Proxy)
+        ]
+
+    model = SAGANStyle().eval()
+    before = {n: dict(m.__dict__) for n, m in model.named_modules()}
+    ga.find_norm_sites(model)
+    assert proxies(model) == [] and {n: set(m.__dict__) for n, m in model.named_modules()} == {
+        n: set(d) for n, d in before.items()
+    }
+    with pytest.raises(ga.SiteError):
+        ga.inject(model, kind="apgc", group_size=3)
+    assert proxies(model) == []
+    adapted = ga.inject(model, kind="apgc", group_size=4)
+    assert proxies(adapted) == []
+    torch.save(adapted, io.BytesIO())

@@ -36,6 +36,7 @@ from gan_adapters.surgery.slots import AdapterSlot
 from gan_adapters.surgery.tracing import (
     Call,
     TraceFailure,
+    attributes_restored,
     export_scan,
     failure_of,
     fx_scan,
@@ -174,9 +175,10 @@ def find_norm_sites(
     matched, excluded = match_modules(model, targets, exclude)
     discovery = Discovery(sites=[], route="module", matched_paths=list(matched))
     calls: list[Call] = []
-    if route != "module":
-        calls = _scan_calls(model, matched, excluded, args, kwargs, route, discovery)
-    _build_sites(model, matched, calls, targets is None, args, kwargs, discovery)
+    with attributes_restored(model):  # tracing and measuring run forwards that may set attributes
+        if route != "module":
+            calls = _scan_calls(model, matched, excluded, args, kwargs, route, discovery)
+        _build_sites(model, matched, calls, targets is None, args, kwargs, discovery)
     if not discovery.sites:
         counts = Counter(type(m).__name__ for m in model.modules() if m is not model)
         common = ", ".join(f"{name} x{n}" for name, n in counts.most_common(6))

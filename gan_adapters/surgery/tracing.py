@@ -13,7 +13,8 @@ import logging
 import traceback
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
@@ -99,6 +100,34 @@ def failure_of(exc: BaseException, path: str, module: nn.Module) -> TraceFailure
     return TraceFailure(path, type(module).__name__, location, message[:160])
 
 
+_MODULE_DICTS = ("_parameters", "_buffers", "_modules")
+
+
+@contextmanager
+def attributes_restored(model: nn.Module) -> Iterator[None]:
+    """Every module's attributes (and parameter, buffer and child tables) as they were when the block
+    began, whatever a traced or measured forward set: a forward that does `self.weight = w / sigma`
+    (a hand-written spectral norm) would otherwise leave a torch.fx Proxy in the user's model."""
+    saved = [
+        (module, dict(module.__dict__), {name: dict(module.__dict__[name]) for name in _MODULE_DICTS})
+        for module in model.modules()
+    ]
+    try:
+        yield
+    finally:
+        for module, attributes, tables in saved:
+            for name in set(module.__dict__) - set(attributes):
+                del module.__dict__[name]
+            for name, value in attributes.items():
+                if name not in _MODULE_DICTS and module.__dict__.get(name) is not value:
+                    module.__dict__[name] = value
+            for name, table in tables.items():
+                current = module.__dict__[name]
+                if current != table or any(current[k] is not v for k, v in table.items()):
+                    current.clear()
+                    current.update(table)
+
+
 def is_torch_module(module: nn.Module) -> bool:
     """Whether a module's class comes from torch itself (never traced into)."""
     return type(module).__module__.startswith("torch.")
@@ -118,7 +147,8 @@ class _SiteTracer(fx.Tracer):
 
 def trace_owner(module: nn.Module, is_leaf: Callable[[nn.Module], bool]) -> fx.Graph:
     """Trace one module's own forward, every submodule a leaf (the graph surgery works on)."""
-    return _SiteTracer(is_leaf, all_children=True).trace(module)
+    with attributes_restored(module):
+        return _SiteTracer(is_leaf, all_children=True).trace(module)
 
 
 def norm_function_name(target: Any) -> str | None:
