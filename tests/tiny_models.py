@@ -48,3 +48,33 @@ def tiny_biggan_deep() -> GeneratorBundle:
         return z, nn.functional.one_hot(labels, 10).float(), 0.5
 
     return GeneratorBundle("tiny-biggan-deep", model, (8,), 64, 10, inputs, "embeddings")
+
+
+class _NoisySpectralBlock(nn.Module):
+    """A conv whose spectral norm (SAGAN's, written by hand) updates its u vector, a plain
+    attribute, on every forward, and that adds noise drawn from the global RNG (StyleGAN's inputs)."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.weight_bar = nn.Parameter(torch.randn(cin, cout, 4, 4) * 0.2)
+        self.u = nn.functional.normalize(torch.randn(cin), dim=0)
+        self.norm = nn.BatchNorm2d(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight_bar.flatten(1)
+        v = nn.functional.normalize(w.t() @ self.u, dim=0)
+        self.u = nn.functional.normalize(w @ v, dim=0).detach()
+        h = nn.functional.conv_transpose2d(x, self.weight_bar / (self.u @ (w @ v)), stride=2, padding=1)
+        return torch.relu(self.norm(h + 0.1 * torch.randn_like(h)))
+
+
+def noisy_spectral_dcgan(nz: int = 8) -> GeneratorBundle:
+    """16 px: noise from the global RNG in forward and state outside buffers that forward updates."""
+    torch.manual_seed(1234)
+    model = nn.Sequential(
+        nn.ConvTranspose2d(nz, 16, 4, 1, 0),
+        _NoisySpectralBlock(16, 8),
+        nn.ConvTranspose2d(8, 3, 4, 2, 1),
+        nn.Tanh(),
+    )
+    return GeneratorBundle("noisy-spectral-dcgan", model.eval(), (nz, 1, 1), 16, 0, lambda z, labels: (z,))

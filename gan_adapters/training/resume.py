@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
 from gan_adapters.errors import CheckpointError, RunFolderError
 from gan_adapters.files import read_checkpoint, write_checkpoint, write_text_atomically
 from gan_adapters.surgery.saving import adapter_tensors, copy_adapter_tensors
+from gan_adapters.surgery.slots import is_adapter_key
 from gan_adapters.training.recipe import TrainConfig
 from gan_adapters.training.runs import RunPaths
 
@@ -46,11 +48,36 @@ def tensor_digest(tensor: torch.Tensor) -> str:
     return hashlib.sha256(tensor.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
-def write_training_checkpoint(session: Session, step: int) -> None:
-    """checkpoint.pt for the state after `step` updates, its checksum beside it, and the
+def mutable_base_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Tensors the base keeps as plain attributes (not parameters or buffers), which its forward
+    may update: a hand-written spectral norm's u vector. Checkpointed so a resume is bit-exact."""
+    return {
+        f"{path}:{name}": value.detach().cpu().clone()
+        for path, module in model.named_modules()
+        if not is_adapter_key(path)
+        for name, value in module.__dict__.items()
+        if isinstance(value, torch.Tensor)
+    }
+
+
+def _restore_base_state(model: nn.Module, saved: dict[str, torch.Tensor]) -> None:
+    for key, value in saved.items():
+        path, _, name = key.rpartition(":")
+        module = model.get_submodule(path)
+        current = module.__dict__.get(name)
+        device = current.device if isinstance(current, torch.Tensor) else value.device
+        module.__dict__[name] = value.to(device)
+
+
+def write_training_checkpoint(
+    session: Session, step: int, base_state: dict[str, torch.Tensor] | None = None
+) -> None:
+    """checkpoint.pt for the state after `step` updates (`base_state`: the base's mutable state
+    then, read before the step's forward; default: now), its checksum beside it, and the
     checkpoint it replaces kept as checkpoint-previous.pt (main process only)."""
     paths, state = session.paths, session.state
     payload = {
+        "base_state": mutable_base_state(session.bundle.model) if base_state is None else base_state,
         "step": step,
         "config": session.config.to_dict(),
         "targets": tensor_digest(session.targets),
@@ -138,6 +165,7 @@ def restore(session: Session, checkpoint: dict, path: Path) -> None:
             state.embedding.embedding.copy_(checkpoint["class_embedding"])
     session.optimizer.load_state_dict(checkpoint["optimizer"])
     session.scheduler.load_state_dict(checkpoint["scheduler"])
+    _restore_base_state(session.bundle.model, checkpoint.get("base_state", {}))
     if session.critic is not None:
         session.critic.load(checkpoint, session.config.d_lr)
     _apply_learning_rates(session)

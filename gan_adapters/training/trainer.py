@@ -32,12 +32,13 @@ from gan_adapters.training.data import load_image_folder
 from gan_adapters.training.recipe import TrainConfig
 from gan_adapters.training.resume import (
     check_resumable,
+    mutable_base_state,
     read_latest_checkpoint,
     restore,
     write_training_checkpoint,
 )
 from gan_adapters.training.runs import MetricsLog, RunPaths, write_summary
-from gan_adapters.training.seeding import INITIAL_LATENTS, step_generator
+from gan_adapters.training.seeding import INITIAL_LATENTS, seed_global_rng, step_generator
 from gan_adapters.training.session import (
     Session,
     cpu_only_launch,
@@ -172,15 +173,18 @@ def _train_step(session: Session, step: int) -> dict[str, float]:
     """One step of the recipe; refuses (before updating) a state whose loss is not finite, and
     writes a due checkpoint only after its loss proved finite."""
     config, accelerator, critic = session.config, session.accelerator, session.critic
+    seed_global_rng(config.seed, step)
+    due = step % config.checkpoint_every == 0 and step > session.start
+    base_state = mutable_base_state(session.bundle.model) if due else None  # before forward changes it
     with accelerator.accumulate(session.model), accelerator.autocast():
         parts = adversarial_parts(session, step) if critic is not None else supervised_parts(session, step)
         loss = sum(value for name, value in parts.items() if name != "d_loss")
         losses = session.averaged(parts | {"loss": loss})
         if not all(math.isfinite(v) for v in losses.values()):
             raise TrainingDivergedError(session.divergence_message(step, losses["loss"]))
-        if step % config.checkpoint_every == 0 and step > session.start:
+        if due:
             if accelerator.is_main_process:
-                write_training_checkpoint(session, step)
+                write_training_checkpoint(session, step, base_state)
             accelerator.wait_for_everyone()
         accelerator.backward(loss)
         kill_point(f"step:{step}")
