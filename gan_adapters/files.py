@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tempfile
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from gan_adapters.errors import CheckpointError, ConfigError
+from gan_adapters.errors import CheckpointError, ConfigError, RunFolderError
 from gan_adapters.faults import kill_point
 
 
@@ -38,6 +40,53 @@ def write_atomically(path: Path, write: Callable[[str], object]) -> None:
 def write_text_atomically(path: Path, text: str) -> None:
     """A text file, atomically."""
     write_atomically(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def take_lock(lock: Path) -> bool:
+    """Create `lock` holding this host and process (False: a live process holds it). A lock left by
+    a process that died on this machine is taken over."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    me = f"{socket.gethostname()} {os.getpid()}"
+    for _ in range(2):
+        try:
+            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            host, _, pid = lock.read_text().partition(" ")
+            if host != socket.gethostname() or _alive(int(pid or 0)):
+                return False
+            lock.unlink(missing_ok=True)  # its owner died: stale
+            continue
+        os.write(handle, me.encode())
+        os.close(handle)
+        return True
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
+
+
+@contextmanager
+def folder_lock(folder: Path, what: str) -> Iterator[None]:
+    """Hold `folder/.lock` for the block, so two processes never write one run folder; the second
+    is refused with a RunFolderError naming the holder."""
+    lock = folder / ".lock"
+    if not take_lock(lock):
+        host, _, pid = lock.read_text().partition(" ")
+        raise RunFolderError(
+            f"{what} {folder} is in use by process {pid} on {host} ({lock}): wait for it to finish, "
+            "or write to another folder"
+        )
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def write_checkpoint(path: Path, payload: dict[str, Any]) -> None:

@@ -214,7 +214,7 @@ class HandWrittenSpectralNorm(nn.Module):
             self.u = u.detach()
         v = F.normalize(w.t() @ u, dim=0)
         sigma = u @ (w @ v)
-        setattr(self.module, "weight", self.weight_bar / sigma)
+        self.module.weight = self.weight_bar / sigma
         return self.module(*args)
 
 

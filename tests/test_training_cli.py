@@ -7,15 +7,18 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from test_training import EMOJI, adapter_file_tensors, tiny_config
 
 from gan_adapters.faults import KILL_VARIABLE
 from gan_adapters.files import read_checkpoint
+from gan_adapters.training.runs import read_metrics
 from gan_adapters.training.trainer import train
 
 TESTS = Path(__file__).resolve().parent
@@ -224,3 +227,61 @@ def test_several_domains_sample_as_rows_blend_and_morph(tmp_path):
         assert gif.n_frames == 8 and gif.size == (2 * 16, 16)
     nope = cli("sample", str(tmp_path / "nope"))
     assert nope.returncode == 2 and "no run folder or adapter file at" in nope.stderr
+
+
+def test_two_processes_on_one_run_folder_cannot_both_write_it(tmp_path):
+    run = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "gan_adapters",
+        "finetune",
+        str(EMOJI),
+        *TINY,
+        "--steps",
+        "100000",
+        "-o",
+        str(run),
+    ]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env())
+    try:
+        for _ in range(1200):
+            if (run / "metrics.csv").exists() or first.poll() is not None:
+                break
+            time.sleep(0.05)
+        second = cli("finetune", str(EMOJI), *TINY, "--steps", "8", "-o", str(run), "--overwrite")
+        assert second.returncode == 2 and f"is in use by process {first.pid}" in second.stderr, second.stderr
+        assert first.poll() is None, "the first run goes on"
+    finally:
+        first.kill()
+        first.wait()
+    steps = [int(r["step"]) for r in read_metrics(run / "metrics.csv")]
+    assert steps == list(range(1, len(steps) + 1)), "one writer: no step twice, none missing"
+    third = cli("finetune", str(EMOJI), *TINY, "--steps", "4", "-o", str(run), "--overwrite")
+    assert third.returncode == 0, "a killed holder's lock is taken over"
+    assert not (run / ".lock").exists(), "released at the end"
+
+
+def test_a_pretraining_folder_held_by_a_live_process_is_refused_and_a_dead_ones_taken_over(tmp_path):
+    import socket
+
+    from test_zoo import tiny_tensor
+
+    from gan_adapters.errors import RunFolderError
+    from gan_adapters.generators.cdcgan import CDCGANConfig
+    from gan_adapters.training.pretrain import PretrainConfig, pretrain
+
+    out, data = tmp_path / "source", tiny_tensor(tmp_path / "tiny.safetensors")
+    out.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / ".lock").write_text(f"{socket.gethostname()} {sleeper.pid}")
+        config = PretrainConfig(model=CDCGANConfig(ch=4, z_dim=16), batch_size=4, steps=2)
+        with pytest.raises(RunFolderError, match=f"pretraining folder .* is in use by process {sleeper.pid}"):
+            pretrain(config, data, out)
+        assert not (out / "checkpoint.pt").exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert pretrain(config, data, out)["steps"] == 2, "the dead process's lock is taken over"
+    assert not (out / ".lock").exists()

@@ -10,14 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import socket
 from pathlib import Path
 from typing import Any
 
 from gan_adapters.evaluation.evaluator import EvalConfig, Evaluator
 from gan_adapters.evaluation.grid import Domain, Method, SweepConfig
-from gan_adapters.files import slug, write_text_atomically
+from gan_adapters.files import slug, take_lock, write_text_atomically
 from gan_adapters.surgery.summary import summary
 from gan_adapters.training.adapted import load_run
 from gan_adapters.training.recipe import TrainConfig
@@ -48,34 +46,8 @@ def read_result(folder: Path) -> dict[str, Any] | None:
 
 
 def claim(folder: Path) -> bool:
-    """Take the cell's lock (False: another live process holds it). A lock left by a process
-    that died on this machine is taken over."""
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = folder / LOCK_FILE
-    me = f"{socket.gethostname()} {os.getpid()}"
-    for _ in range(2):
-        try:
-            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            host, _, pid = lock.read_text().partition(" ")
-            if host != socket.gethostname() or _alive(int(pid or 0)):
-                return False
-            lock.unlink(missing_ok=True)  # its owner died: stale
-            continue
-        os.write(handle, me.encode())
-        os.close(handle)
-        return True
-    return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid > 0
+    """Take the cell's lock (False: another live process holds it; a dead one's is taken over)."""
+    return take_lock(folder / LOCK_FILE)
 
 
 def finished_training(folder: Path, steps: int) -> RunResult | None:

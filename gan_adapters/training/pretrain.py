@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_adapters.errors import ConfigError, GeneratorError, TrainingDivergedError
-from gan_adapters.files import read_checkpoint, read_shards, write_checkpoint, write_shards
+from gan_adapters.files import folder_lock, read_checkpoint, read_shards, write_checkpoint, write_shards
 from gan_adapters.generators.sources import load_generator_file, save_generator_file, source_architecture
 from gan_adapters.serial import Serialisable
 from gan_adapters.training.augment import diff_augment
@@ -158,9 +158,14 @@ def pretrain(
 
     `resume` goes on from out/checkpoint.pt bit-exactly (the same steps an uninterrupted run
     takes). `init_from` is a folder of portable weights from an earlier run (another machine,
-    another session): G, its EMA and D go on from their step; the optimisers' moments start afresh."""
+    another session): G, its EMA and D go on from their step; the optimisers' moments start afresh.
+    Two processes never share `out`: the second is refused, naming the first."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out, "the pretraining folder"):
+        return _pretrain(config, data, out, resume, init_from, on_step)
+
+
+def _pretrain(config: PretrainConfig, data, out: Path, resume: bool, init_from, on_step) -> dict:
     images, labels, classes = load_image_tensor(data)
     config.model.num_classes = len(classes) or int(labels.max()) + 1
     gan, start, earlier_seconds = _start(config, out, resume, init_from)

@@ -17,6 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from accelerate.state import AcceleratorState
 
 from gan_adapters.errors import ConfigError, TrainingDivergedError
 from gan_adapters.faults import kill_point
+from gan_adapters.files import folder_lock
 from gan_adapters.training.adversarial import adversarial_parts
 from gan_adapters.training.critic import build_critic
 from gan_adapters.training.data import load_image_folder
@@ -94,6 +96,12 @@ def train(
         raise ConfigError("--resume continues the run in the folder and --overwrite deletes it: pick one")
     paths = RunPaths(Path(out))
     accelerator = accelerator or _new_accelerator(config, paths)
+    lock = folder_lock(paths.root, "the run folder") if accelerator.is_main_process else nullcontext()
+    with lock:
+        return _train(config, paths, accelerator, resume, overwrite, on_step, discriminator)
+
+
+def _train(config, paths, accelerator, resume, overwrite, on_step, discriminator) -> RunResult:
     if accelerator.is_main_process:
         paths.prepare(resume=resume, overwrite=overwrite)
     accelerator.wait_for_everyone()
