@@ -12,7 +12,8 @@ from gan_adapters.files import write_atomically
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
-    """One (3, H, W) image in [-1, 1] as an RGB PIL image."""
+    """One (3, H, W) image in [-1, 1] (or (1, H, W) greyscale) as an RGB PIL image."""
+    image = image.expand(3, -1, -1) if image.shape[0] == 1 else image
     array = ((image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return Image.fromarray(array.permute(1, 2, 0).numpy())
 

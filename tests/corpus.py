@@ -3,7 +3,11 @@
 Each is the failure mode of a family of repositories: a plain conditional BN with only buffers
 and linear layers and no channel attribute (many BigGAN/SNGAN ports), label-embedding tables,
 a condition passed by keyword, inputs packed in a dict or a dataclass, a module list zipped with
-condition chunks, SyncBatchNorm, GroupNorm/InstanceNorm, and a norm reused at two depths.
+condition chunks, SyncBatchNorm, GroupNorm/InstanceNorm, a norm reused at two depths, and the
+five styles users brought that broke once training started: SAGAN's hand-written spectral norm,
+GigaGAN's adaptive 5-D kernels (no BN), an MLP with BatchNorm1d making 1-channel 28 px images,
+FastGAN's noise from the global RNG, SNGAN's per-layer class tables. The `*()` factories at the
+end return them as GeneratorBundles, for the CLI (`--model corpus:sagan`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from generators import randomize_norm_statistics
 from torch import nn
+
+from gan_adapters.generators.registry import GeneratorBundle
 
 
 class PlainConditionalBN(nn.Module):
@@ -238,3 +245,143 @@ class SAGANStyle(nn.Module):
         attention = torch.softmax(q.transpose(1, 2) @ k, dim=-1)
         h = h + self.gamma * (h.flatten(2) @ attention.transpose(1, 2)).view_as(h)
         return torch.tanh(self.out(F.relu(self.bn2(self.up(h)))))
+
+
+class AdaptiveKernelConv(nn.Module):
+    """GigaGAN's adaptive kernel selection: a bank of kernels (one 5-D weight) mixed per sample by
+    the style, modulated and demodulated, run as one grouped conv. No normalisation layer."""
+
+    def __init__(self, cin: int, cout: int, style: int, bank: int = 2) -> None:
+        super().__init__()
+        self.dim_out = cout
+        self.bank = nn.Parameter(torch.randn(bank, cout, cin, 3, 3) * 0.2)
+        self.select = nn.Linear(style, bank)
+        self.affine = nn.Linear(style, cin)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        n, cin = x.shape[:2]
+        kernel = torch.einsum("nk,koihw->noihw", torch.softmax(self.select(w), 1), self.bank)
+        kernel = kernel * (1 + self.affine(w))[:, None, :, None, None]
+        kernel = kernel * torch.rsqrt(kernel.square().sum((2, 3, 4), keepdim=True) + 1e-8)
+        out = F.conv2d(
+            x.reshape(1, n * cin, *x.shape[2:]), kernel.reshape(-1, cin, 3, 3), padding=1, groups=n
+        )
+        return out.reshape(n, -1, *x.shape[2:])
+
+
+class GigaGANStyle(nn.Module):
+    """A mapping network, a learned constant, two adaptive-kernel convs (one after a 2x upsample)."""
+
+    def __init__(self, nz: int = 8, ch: int = 8) -> None:
+        super().__init__()
+        self.mapping = nn.Sequential(nn.Linear(nz, nz), nn.LeakyReLU(0.2), nn.Linear(nz, nz))
+        self.const = nn.Parameter(torch.randn(1, ch, 4, 4))
+        self.conv1, self.conv2 = AdaptiveKernelConv(ch, ch, nz), AdaptiveKernelConv(ch, ch, nz)
+        self.to_rgb = nn.Conv2d(ch, 3, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        w = self.mapping(z)
+        h = F.leaky_relu(self.conv1(self.const.expand(z.shape[0], -1, -1, -1), w), 0.2)
+        h = F.leaky_relu(self.conv2(F.interpolate(h, scale_factor=2), w), 0.2)
+        return torch.tanh(self.to_rgb(h))
+
+
+class MLPGenerator(nn.Module):
+    """The classic MNIST GAN: linear layers with BatchNorm1d, one 28 px grey channel."""
+
+    def __init__(self, nz: int = 16, hidden: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(nz, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
+            nn.Linear(hidden, 2 * hidden), nn.BatchNorm1d(2 * hidden), nn.ReLU(),
+            nn.Linear(2 * hidden, 28 * 28), nn.Tanh(),
+        )  # fmt: skip
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(z.shape[0], 1, 28, 28)
+
+
+class NoiseInjection(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((), 0.1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.weight * torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device)
+
+
+class FastGANStyle(nn.Module):
+    """FastGAN: GLU blocks with noise from the global RNG, BatchNorm, a skip-layer excitation."""
+
+    def __init__(self, nz: int = 8, ch: int = 8) -> None:
+        super().__init__()
+        self.init = nn.Sequential(nn.ConvTranspose2d(nz, 2 * ch, 4), nn.BatchNorm2d(2 * ch), nn.GLU(1))
+        self.up = nn.Sequential(
+            nn.Upsample(scale_factor=2), nn.Conv2d(ch, 2 * ch, 3, padding=1), NoiseInjection(),
+            nn.BatchNorm2d(2 * ch), nn.GLU(1),
+        )  # fmt: skip
+        self.excite = nn.Sequential(
+            nn.AdaptiveAvgPool2d(2), nn.Conv2d(ch, ch, 2), nn.SiLU(), nn.Conv2d(ch, ch, 1), nn.Sigmoid()
+        )
+        self.out = nn.Conv2d(ch, 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        low = self.init(z)
+        high = self.up(low) * self.excite(low)
+        return torch.tanh(self.out(F.interpolate(high, scale_factor=2)))
+
+
+def _bundle(
+    name: str, model: nn.Module, size: int, inputs, latent=(8, 1, 1), classes: int = 0
+) -> GeneratorBundle:
+    torch.manual_seed(0)
+    return GeneratorBundle(name, randomize_norm_statistics(model).eval(), latent, size, classes, inputs)
+
+
+def plain_biggan() -> GeneratorBundle:
+    return _bundle(
+        "plain-biggan",
+        PlainBigGAN(),
+        16,
+        lambda z, y: (z, torch.zeros(len(z), dtype=torch.long) if y is None else y),
+        (12,),
+        5,
+    )
+
+
+def sngan() -> GeneratorBundle:
+    return _bundle(
+        "sngan",
+        SNGANStyle(),
+        8,
+        lambda z, y: (z, torch.zeros(len(z), dtype=torch.long) if y is None else y),
+        classes=4,
+    )
+
+
+def sagan() -> GeneratorBundle:
+    return _bundle("sagan", SAGANStyle(), 8, lambda z, y: (z,))
+
+
+def gigagan() -> GeneratorBundle:
+    return _bundle("gigagan", GigaGANStyle(), 8, lambda z, y: (z.flatten(1),), (8,))
+
+
+def mlp_mnist() -> GeneratorBundle:
+    return _bundle("mlp-mnist", MLPGenerator(), 28, lambda z, y: (z,), (16,))
+
+
+def fastgan() -> GeneratorBundle:
+    return _bundle("fastgan", FastGANStyle(), 16, lambda z, y: (z,))
+
+
+def keyword_conditioned() -> GeneratorBundle:
+    return _bundle("keyword", KeywordConditioned(), 4, lambda z, y: (z, torch.ones(len(z), 6)))
+
+
+def dict_input() -> GeneratorBundle:
+    return _bundle("dict", DictInput(), 4, lambda z, y: ({"z": z, "scale": 0.9},))
+
+
+def zipped_blocks() -> GeneratorBundle:
+    return _bundle("zipped", ZippedBlocks(), 4, lambda z, y: (z, torch.ones(len(z), 9)))

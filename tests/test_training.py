@@ -86,6 +86,23 @@ def test_resume_is_bit_exact_for_a_generator_with_global_noise_and_state_outside
     assert torch.equal(final["1:u"], read_checkpoint(whole.paths.checkpoint)["base_state"]["1:u"])
 
 
+def test_a_chosen_class_is_what_training_and_sampling_ask_the_generator_for(tmp_path):
+    """SNGAN-style per-layer class tables read the labels: with class_label=2 every call gets 2."""
+    import tiny_models
+
+    tiny_models.LABELS_SEEN.clear()
+    config = tiny_config(model="tiny_models:recording_sngan", adapter=AdapterConfig(kind="ssa"), steps=2,
+                         images=4, batch_size=4, class_label=2)  # fmt: skip
+    result = train(config, tmp_path / "run")
+    discovery, *training = tiny_models.LABELS_SEEN
+    assert discovery == [0, 0], "inject reads the sites on the bundle's example inputs"
+    assert training and all(seen == [2] * len(seen) for seen in training)
+    tiny_models.LABELS_SEEN.clear()
+    run = load_run(result.paths.root, trust_code=True)
+    ga.generate(run, ga.draw_latents(run, 3))
+    assert tiny_models.LABELS_SEEN[-1] == [2, 2, 2], "sampling uses the run's class"
+
+
 def test_class_conditional_generator_learns_one_class_embedding(tmp_path):
     config = tiny_config(model="tiny_models:tiny_biggan_deep", adapter=AdapterConfig(kind="ssa"), steps=6)
     result = train(config, tmp_path / "run")

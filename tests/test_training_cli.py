@@ -285,3 +285,53 @@ def test_a_pretraining_folder_held_by_a_live_process_is_refused_and_a_dead_ones_
         sleeper.wait()
     assert pretrain(config, data, out)["steps"] == 2, "the dead process's lock is taken over"
     assert not (out / ".lock").exists()
+
+
+CORPUS = {
+    # case: options its widths need (every one else is the default: apgc, effnet-lite0 perceptual, channels_last)
+    "plain_biggan": ["--group-size", "4"],
+    "sngan": [],
+    "sagan": [],
+    "gigagan": ["-t", "AdaptiveKernelConv"],
+    "mlp_mnist": [],
+    "fastgan": [],
+    "keyword_conditioned": [],
+    "dict_input": [],
+    "zipped_blocks": [],
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORPUS))
+def test_every_corpus_generator_finetunes_with_defaults_and_samples_from_another_folder(case, tmp_path):
+    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = cli("finetune", str(EMOJI), "--model", f"corpus:{case}", "--images", "8", "--batch-size", "4",
+               "--steps", "3", "-o", str(run), *CORPUS[case])  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    announced = {"sagan": "does not run in channels_last (RuntimeError: view size", "mlp_mnist": "converted to greyscale",
+                 "gigagan": "does not run in channels_last (RuntimeError: required rank 4"}  # fmt: skip
+    if case in announced:
+        assert announced[case] in " ".join(done.stderr.split()), done.stderr
+    sampled = subprocess.run(
+        [sys.executable, "-m", "gan_adapters", "sample", "../run", "-n", "3", "--trust-code"],
+        capture_output=True, text=True, timeout=300, env=env(), cwd=elsewhere,
+    )  # fmt: skip
+    assert sampled.returncode == 0, sampled.stderr
+    assert len(list(run.glob("samples-*/sample-*.png"))) == 3
+
+
+def test_a_generator_whose_images_do_not_fit_the_data_is_refused_before_the_first_step(tmp_path):
+    wrong = tmp_path / "wrong_size.py"
+    wrong.write_text(
+        "import dataclasses, corpus\n"
+        "def make():\n"
+        "    return dataclasses.replace(corpus.fastgan(), image_size=32)\n"
+    )
+    done = cli("finetune", str(EMOJI), "--model", f"{wrong}:make", "--steps", "3", "--perceptual", "none",
+               "-o", str(tmp_path / "run"))  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "fastgan makes 16x16 images but the training images were resized to 32x32" in " ".join(
+        done.stderr.split()
+    )
+    assert not (tmp_path / "run" / "metrics.csv").exists()

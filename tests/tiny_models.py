@@ -78,3 +78,22 @@ def noisy_spectral_dcgan(nz: int = 8) -> GeneratorBundle:
         nn.Tanh(),
     )
     return GeneratorBundle("noisy-spectral-dcgan", model.eval(), (nz, 1, 1), 16, 0, lambda z, labels: (z,))
+
+
+LABELS_SEEN: list[list[int] | None] = []
+"""What `recording_sngan` was asked to generate: the labels of each call (None: none given)."""
+
+
+def recording_sngan() -> GeneratorBundle:
+    """The corpus's SNGAN (per-layer class tables, no shared embedding), recording its labels."""
+    from corpus import sngan
+
+    bundle = sngan()
+    inner = bundle.forward_inputs
+
+    def inputs(z, labels):
+        LABELS_SEEN.append(None if labels is None else labels.tolist())
+        return inner(z, labels)
+
+    bundle.forward_inputs = inputs
+    return bundle

@@ -80,6 +80,22 @@ def finetune(  # long: typer declares each option as a parameter; the body is sh
     compile: Annotated[
         bool | None, typer.Option("--compile/--eager", help="torch.compile the generator.")
     ] = None,
+    channels_last: Annotated[
+        bool | None,
+        typer.Option(
+            "--channels-last/--no-channels-last",
+            help="Train in channels_last (faster; a generator that cannot is found by one probe step and "
+            "falls back with a warning). [default: channels-last]",
+        ),
+    ] = None,
+    class_label: Annotated[
+        int | None,
+        typer.Option(
+            "--class",
+            help="Class-conditional generators: adapt (and later sample) under this one class, as the "
+            "research fine-tunes BigGAN from one class. [default: the bundle's own, e.g. class 0]",
+        ),
+    ] = None,
     grad_accum: Annotated[
         int | None, typer.Option(help="Accumulate gradients over K steps per optimizer update. [default: 1]")
     ] = None,
@@ -134,6 +150,7 @@ def finetune(  # long: typer declares each option as a parameter; the body is sh
         refuse_untrusted_code(config.model, source, trust_code)
     given = dict(recipe=recipe, recon_weight=recon_weight, d_lr=d_lr, log_with=log_with, model=model,
                  images=images, steps=steps, batch_size=batch_size, lr=lr, latent_lr=latent_lr, perceptual=perceptual, precision=precision, compile=compile, grad_accum=grad_accum, seed=seed,
+                 channels_last=channels_last, class_label=class_label,
                  sample_every=sample_every, checkpoint_every=checkpoint_every, strict_data=strict or None,
                  perceptual_weights_path=str(vgg_weights) if vgg_weights else None)  # fmt: skip
     adapter = apply_adapter_options(config.adapter, adapter_options)

@@ -24,7 +24,13 @@ from gan_adapters.files import read_weights
 
 @dataclass
 class GeneratorBundle:
-    """A generator and how to call it: latents (N, *latent_shape) [+ labels] -> images."""
+    """A generator and how to call it: latents (N, *latent_shape) [+ labels] -> images.
+
+    The contract of `forward_inputs(z, labels)`: z is (N, *latent_shape); labels is None or (N,)
+    integer classes (the trainer passes the run's `class_label` for every sample, or None, which
+    the function should map to whatever the generator expects, e.g. class 0 or its own default).
+    It returns the positional arguments of `model(...)`, whose output is (N, 3, image_size,
+    image_size) in `output_range` ((-1, 1) unless declared; checked before the first step)."""
 
     name: str
     model: nn.Module
@@ -36,6 +42,16 @@ class GeneratorBundle:
     class_embedding: str | None = None
     """Path of the module mapping the class input to its embedding (replaced by one learned
     embedding when fine-tuning a class-conditional generator)."""
+    output_range: tuple[float, float] = (-1.0, 1.0)
+    """The range of the generator's images; everything downstream works in [-1, 1], so another
+    range (say (0, 1)) is mapped onto it (`standardise`)."""
+
+    def standardise(self, images: torch.Tensor) -> torch.Tensor:
+        """The generator's images mapped from `output_range` onto [-1, 1] (as they are when it is [-1, 1])."""
+        low, high = self.output_range
+        if (low, high) == (-1.0, 1.0):
+            return images
+        return (images - low) * (2.0 / (high - low)) - 1.0
 
     def example_inputs(self, batch: int = 2, seed: int = 0) -> tuple:
         """Deterministic inputs for tracing and tests."""

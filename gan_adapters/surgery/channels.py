@@ -20,7 +20,7 @@ from gan_adapters.surgery.slots import AdapterSlot
 
 CHANNEL_ATTRIBUTES = (
     "num_features", "output_size", "num_channels", "out_channels", "out_channel", "filters",
-    "out_features", "channels", "n_channels", "dim", "out_dim",
+    "out_features", "channels", "n_channels", "dim", "out_dim", "dim_out", "features",
 )  # fmt: skip
 """Attribute names that conventionally hold a layer's output width."""
 

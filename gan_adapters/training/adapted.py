@@ -148,6 +148,14 @@ def draw_latents(
 def generate(run: AdaptedRun, latents: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
     """Images in [-1, 1] for the given latents, in batches."""
     bundle = run.bundle
+    label = run.config.class_label if run.config is not None else None
+
+    def labels(chunk: torch.Tensor) -> torch.Tensor | None:
+        return None if label is None else torch.full((chunk.shape[0],), label, device=chunk.device)
+
     return torch.cat(
-        [bundle.model(*bundle.forward_inputs(chunk, None)).float() for chunk in latents.split(batch_size)]
+        [
+            bundle.standardise(bundle.model(*bundle.forward_inputs(chunk, labels(chunk)))).float()
+            for chunk in latents.split(batch_size)
+        ]
     )

