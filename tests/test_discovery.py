@@ -228,3 +228,19 @@ def test_a_path_regex_still_matches_once_the_generator_is_wrapped_and_a_typo_is_
     ]
     with pytest.raises(ga.SiteError, match=r"exclude= entry 'out_bm' matches no module.*out_bn"):
         ga.inject(PlainBigGAN(), kind="ssa", exclude=["out_bm"])
+
+
+def test_torchs_own_dim_attribute_is_an_axis_not_a_width_but_a_users_dim_is_a_width():
+    from corpus import AdaptiveKernelConv, FastGANStyle
+
+    model = FastGANStyle().eval()
+    with pytest.raises(ga.SiteError, match=r"cannot tell the channel count of 'up.4' \(GLU\)"):
+        ga.find_norm_sites(model, targets=[r"up\.4"])  # nn.GLU(dim=1): 1 is the axis it splits
+    measured = ga.find_norm_sites(model, targets=[r"up\.4"], example_inputs=(torch.randn(2, 8, 1, 1),))
+    assert [s.channels for s in measured.sites] == [8]
+    assert [
+        s.channels
+        for s in ga.find_norm_sites(
+            nn.Sequential(AdaptiveKernelConv(4, 6, 3)), targets=["AdaptiveKernelConv"]
+        ).sites
+    ] == [6]

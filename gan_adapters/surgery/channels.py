@@ -23,6 +23,9 @@ CHANNEL_ATTRIBUTES = (
     "out_features", "channels", "n_channels", "dim", "out_dim", "dim_out", "features",
 )  # fmt: skip
 """Attribute names that conventionally hold a layer's output width."""
+AXIS_ATTRIBUTES = ("dim", "features")
+"""Names that torch's own modules use for an axis or something else (nn.GLU(dim=1), nn.Softmax):
+read as a width only on the user's own classes, where `dim` is the width by convention."""
 
 
 @dataclass
@@ -64,7 +67,10 @@ def channel_evidence(module: nn.Module) -> ChannelEvidence:
     if spec is not None and spec.channels and _positive_int(getattr(module, spec.channels, None)):
         evidence.sources.append((f"registered attribute {spec.channels}", {getattr(module, spec.channels)}))
         return evidence
+    from_torch = type(module).__module__.startswith("torch.")
     for name in CHANNEL_ATTRIBUTES:
+        if from_torch and name in AXIS_ATTRIBUTES:
+            continue
         if _positive_int(value := getattr(module, name, None)):
             evidence.sources.append((f"attribute {name}", {value}))
             break
