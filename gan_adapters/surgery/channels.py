@@ -83,11 +83,17 @@ def channel_evidence(module: nn.Module) -> ChannelEvidence:
         evidence.sources.append((f"1-D tensors {', '.join(sorted(own))}", set(own.values())))
         if len(set(own.values())) > 1:
             return evidence  # they disagree among themselves: nothing else can settle it
-    widths = [
-        c.out_features if isinstance(c, nn.Linear) else c.embedding_dim
-        for c in _children(module)
-        if isinstance(c, (nn.Linear, nn.Embedding))
-    ]
+    # Linear/Embedding children are a conditional norm's gain and bias; in any other targeted layer
+    # (a modulated conv's style affine, say) they say nothing about its width.
+    widths = (
+        [
+            c.out_features if isinstance(c, nn.Linear) else c.embedding_dim
+            for c in _children(module)
+            if isinstance(c, (nn.Linear, nn.Embedding))
+        ]
+        if is_normalization(module)
+        else []
+    )
     if widths:
         # Two layers of one width are gain and bias; a single layer may produce both (2C).
         allowed = (
