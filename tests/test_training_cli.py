@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -337,3 +339,39 @@ def test_a_generator_whose_images_do_not_fit_the_data_is_refused_before_the_firs
         done.stderr.split()
     )
     assert not (tmp_path / "run" / "metrics.csv").exists()
+
+
+def test_a_runs_config_is_a_recipe_that_works_from_anywhere_with_paths_relative_to_it(tmp_path):
+    """Relative paths in a recipe (data, a model file, model_options files) are relative to the
+    recipe; the run's config.toml stores them absolute, so it is itself a recipe usable anywhere."""
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "models" / "mine.py").write_text(
+        "import tiny_models\n"
+        "def make(scale='x'):\n"
+        "    from pathlib import Path\n"
+        "    assert Path(scale).is_file(), scale\n"
+        "    return tiny_models.tiny_dcgan()\n"
+    )
+    (project / "models" / "scale.txt").write_text("1")
+    shutil.copytree(EMOJI, project / "images")
+    recipe = project / "recipe.toml"
+    recipe.write_text(
+        'model = "models/mine.py:make"\nmodel_options = { scale = "models/scale.txt" }\ndata = "images"\n'
+        'images = 6\nsteps = 2\nbatch_size = 6\nperceptual = "none"\n[adapter]\nkind = "ssa"\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    first = subprocess.run([sys.executable, "-m", "gan_adapters", "finetune", str(recipe), "-o", "run", "--trust-code"],
+                           capture_output=True, text=True, timeout=300, env=env(), cwd=elsewhere)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    stored = tomllib.loads((elsewhere / "run" / "config.toml").read_text())
+    assert (
+        stored["data"] == str(project / "images")
+        and stored["model"] == f"{project / 'models' / 'mine.py'}:make"
+    )
+    assert stored["model_options"]["scale"] == str(project / "models" / "scale.txt")
+    again = cli(
+        "finetune", str(elsewhere / "run" / "config.toml"), "-o", str(tmp_path / "again"), "--trust-code"
+    )
+    assert again.returncode == 0, again.stderr

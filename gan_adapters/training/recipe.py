@@ -8,6 +8,7 @@ latent jitter 0.01, latent regulariser 0.1.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -123,9 +124,31 @@ class TrainConfig(Serialisable):
 
     @classmethod
     def from_toml(cls, source: str | Path) -> Self:
-        """Read a recipe (a Path to a file, or TOML text); a file's relative `data` path is
-        taken relative to the file."""
+        """Read a recipe (a Path to a file, or TOML text); a file's relative paths (data, model
+        files, checkpoints, `model_options` that name files) are taken relative to the file."""
         config = super().from_toml(source)
-        if isinstance(source, Path) and config.data and not Path(config.data).is_absolute():
-            config.data = str((source.parent / config.data).resolve())
-        return config
+        return config.with_paths_from(source.parent) if isinstance(source, Path) else config
+
+    def with_paths_from(self, folder: Path) -> Self:
+        """This recipe with every relative path in it made absolute from `folder`: the data, a
+        `file.py:factory` model, the base and VGG checkpoints and `model_options` values that name
+        an existing file or folder there. A run writes its config.toml so, and it works anywhere."""
+
+        def absolute(value: str | None, must_exist: bool = False) -> str | None:
+            if not value or Path(value).is_absolute():
+                return value
+            candidate = (folder / value).resolve()
+            return str(candidate) if candidate.exists() or not must_exist else value
+
+        model = self.model
+        source, sep, factory = model.rpartition(":")
+        if sep and source.endswith(".py"):
+            model = f"{absolute(source)}:{factory}"
+        options = {
+            k: absolute(v, must_exist=True) if isinstance(v, str) else v
+            for k, v in self.model_options.items()
+        }
+        return dataclasses.replace(
+            self, data=absolute(self.data), model=model, model_options=options,
+            base_checkpoint=absolute(self.base_checkpoint), perceptual_weights_path=absolute(self.perceptual_weights_path),
+        )  # fmt: skip

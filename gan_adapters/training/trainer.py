@@ -94,6 +94,7 @@ def train(
     """
     if resume and overwrite:
         raise ConfigError("--resume continues the run in the folder and --overwrite deletes it: pick one")
+    config = config.with_paths_from(Path.cwd())  # config.toml and checkpoints then work from anywhere
     paths = RunPaths(Path(out))
     accelerator = accelerator or _new_accelerator(config, paths)
     lock = folder_lock(paths.root, "the run folder") if accelerator.is_main_process else nullcontext()
