@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import gan_adapters as ga
 from gan_adapters.generators.registry import load_generator
 
@@ -54,7 +56,7 @@ def test_inspect_with_targets_on_stylegan2():
 def test_bad_input_is_one_clear_line_not_a_traceback():
     result = run("inspect", "dcgan-faces", "--kind", "apgc", "--groups", "3")
     assert result.returncode == 2
-    assert "error: groups=3 does not divide the 512 channels of layer 'main.1'" in " ".join(
+    assert "error: --groups 3 does not divide the 512 channels of layer 'main.1'" in " ".join(
         result.stderr.split()
     )
     assert "Traceback" not in result.stderr
@@ -74,3 +76,43 @@ def test_python_dash_m_runs_the_same_cli():
         [sys.executable, "-m", "gan_adapters", "models"], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0 and "stylegan2-lucidrains" in result.stdout
+
+
+def test_errors_speak_the_users_terms(tmp_path, monkeypatch):
+    """Flags, not keyword names, on the command line; a bare module told to become a bundle; a
+    file for another generator is a mismatch; a missing path or tracker package says so."""
+    from test_training_cli import cli
+
+    excluded = cli("inspect", "dcgan-faces", "-x", "main.99")
+    assert excluded.returncode == 2 and "-x/--exclude entry 'main.99' matches no module" in excluded.stderr
+    assert "exclude=" not in excluded.stderr
+    missing = cli("eval", str(tmp_path / "nope"), str(tmp_path))
+    assert (
+        missing.returncode == 2
+        and "no such file or folder" in missing.stderr
+        and "Traceback" not in missing.stderr
+    )
+    bare = tmp_path / "bare.py"
+    bare.write_text("import corpus\ndef make():\n    return corpus.FastGANStyle()\n")
+    refused = cli("inspect", f"{bare}:make", "-t", r"up\.4", "-k", "ssa")
+    assert refused.returncode == 2 and "return a gan_adapters.GeneratorBundle" in " ".join(
+        refused.stderr.split()
+    )
+
+    from corpus import PlainBigGAN
+    from tiny_models import tiny_dcgan
+
+    path = ga.save_adapters(
+        ga.inject(PlainBigGAN(), kind="ssa", targets=[r"blocks\.\d+\.bn1"]), tmp_path / "a.safetensors"
+    )
+    with pytest.raises(ga.MismatchError, match="a.safetensors does not fit Sequential"):
+        ga.load_adapters(tiny_dcgan().model, path)
+
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a)
+    )
+    with pytest.raises(ga.ConfigError, match=r"pip install 'gan-adapters\[tracking\]'"):
+        ga.TrainConfig(data="x", log_with=["tensorboard"])

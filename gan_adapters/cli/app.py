@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from gan_adapters.cli.evaluation import evaluate, sweep
 from gan_adapters.cli.generate import interpolate, sample
@@ -20,7 +22,7 @@ from gan_adapters.cli.options import (
 )
 from gan_adapters.cli.pretrain import pretrain
 from gan_adapters.cli.training import finetune
-from gan_adapters.errors import GanAdaptersError, GeneratorError
+from gan_adapters.errors import GanAdaptersError, GeneratorError, SiteError
 
 app = typer.Typer(
     help=(
@@ -74,7 +76,15 @@ def inspect(
     configure_logging(verbose)
     config = apply_adapter_options(AdapterConfig(), adapter_options)
     module, example_inputs = _generator_to_inspect(model, checkpoint, random_weights)
-    adapted = inject(module, config=config, example_inputs=example_inputs)
+    try:
+        adapted = inject(module, config=config, example_inputs=example_inputs)
+    except SiteError as exc:
+        if example_inputs is not None or "example_inputs" not in str(exc):
+            raise
+        raise SiteError(
+            f"{exc}. {model} returned a bare nn.Module, so there are no inputs to measure it on: return a "
+            "gan_adapters.GeneratorBundle (latent shape and forward_inputs) instead"
+        ) from exc
     report = summary(adapted)
     console.print(report)
     if save is not None:
@@ -130,10 +140,30 @@ def models() -> None:
     console.print("Your own generator: package.module:factory returning a GeneratorBundle.")
 
 
+LIBRARY_TO_FLAGS = {
+    "targets=": "-t/--target", "exclude=": "-x/--exclude", "group_size=": "--group-size", "groups=": "--groups",
+    "ratio=": "--ratio", "num_classes=": "--num-classes", "pointwise_impl=": "--pointwise-impl",
+}  # fmt: skip
+"""The library's keyword names in error messages, as the command line spells the same choice."""
+
+
+def in_cli_terms(message: str) -> str:
+    """An error message with the library's keywords (`targets=`) replaced by the flags (`-t/--target`)."""
+    for keyword, flag in LIBRARY_TO_FLAGS.items():
+        message = re.sub(rf"(?<![\w.]){re.escape(keyword)}(?=[\w'\"\[(-])", flag + " ", message)
+        message = re.sub(rf"(?<![\w.]){re.escape(keyword)}", flag, message)
+    return message
+
+
 def main() -> None:
     """Console entry point: clear one-line errors instead of tracebacks for bad input."""
     try:
         app()
     except GanAdaptersError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print(Text.assemble(("error: ", "bold red"), in_cli_terms(str(exc))), highlight=False)
+        raise SystemExit(2) from None
+    except FileNotFoundError as exc:  # a path the user typed (say, `eval nope/ DIR`)
+        err_console.print(
+            f"error: no such file or folder: {exc.filename or exc}", highlight=False, markup=False
+        )
         raise SystemExit(2) from None

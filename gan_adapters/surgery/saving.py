@@ -17,7 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from gan_adapters.errors import AdapterFileError, ConfigError, MismatchError
+from gan_adapters.errors import AdapterFileError, ConfigError, MismatchError, SiteError
 from gan_adapters.files import write_atomically
 from gan_adapters.surgery.adapters import Adapter
 from gan_adapters.surgery.config import AdapterConfig
@@ -177,10 +177,13 @@ def load_adapters(
         check_adapter_name(model, name)
     except ConfigError as exc:
         raise AdapterFileError(f"{path}: {exc}") from exc
-    discovery = find_norm_sites(
-        model, config.targets, config.exclude, route=config.route,
-        example_inputs=example_inputs, example_kwargs=example_kwargs,
-    )  # fmt: skip
+    try:
+        discovery = find_norm_sites(
+            model, config.targets, config.exclude, route=config.route,
+            example_inputs=example_inputs, example_kwargs=example_kwargs,
+        )  # fmt: skip
+    except SiteError as exc:  # the file's sites cannot even be looked for here: another generator
+        raise MismatchError(f"{path} does not fit {type(model).__name__}: {exc}") from exc
     _check_fingerprint(saved_sites, [site.fingerprint() for site in discovery.sites], path)
     adapters = {site.id: build_adapter(config, site) for site in discovery.sites}
     own = {k: v for k, v in tensors.items() if not k.startswith(EXTRA_PREFIX)}

@@ -9,6 +9,7 @@ latent jitter 0.01, latent regulariser 0.1.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -99,6 +100,11 @@ class TrainConfig(Serialisable):
         if self.recon_weight < 0:
             raise ConfigError(f"recon_weight must be at least 0, got {self.recon_weight}")
         check_policy(self.augment)
+        if "tensorboard" in self.log_with and importlib.util.find_spec("tensorboard") is None:
+            raise ConfigError(
+                "--log-with tensorboard needs the tensorboard package, which is not installed: "
+                "pip install 'gan-adapters[tracking]' (or pip install tensorboard)"
+            )
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         for name in (
