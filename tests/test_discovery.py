@@ -244,3 +244,22 @@ def test_torchs_own_dim_attribute_is_an_axis_not_a_width_but_a_users_dim_is_a_wi
             nn.Sequential(AdaptiveKernelConv(4, 6, 3)), targets=["AdaptiveKernelConv"]
         ).sites
     ] == [6]
+
+
+def test_the_summary_names_the_norm_like_layers_it_left_alone_and_how_to_adapt_them():
+    from corpus import OtherNorms
+
+    class PixelNorm(nn.Module):  # StyleGAN's hand-written channel norm: no affine, no buffers
+        def forward(self, x):
+            return x * torch.rsqrt(x.square().mean(1, keepdim=True) + 1e-8)
+
+    model = OtherNorms()
+    model.pixel, model.layer = PixelNorm(), nn.LayerNorm(8)
+    report = ga.summary(ga.inject(model, kind="ssa"))
+    assert [r.site for r in report.rows] == ["sync", "instance"]
+    assert report.left_alone == {"GroupNorm": ["group"], "PixelNorm": ["pixel"], "LayerNorm": ["layer"]}
+    assert "not adapted: GroupNorm x1 (group), PixelNorm x1 (pixel), LayerNorm x1 (layer)" in str(report)
+    adapted = ga.summary(
+        ga.inject(OtherNorms(), kind="ssa", targets=["SyncBatchNorm", "GroupNorm", "InstanceNorm2d"])
+    )
+    assert adapted.left_alone == {}

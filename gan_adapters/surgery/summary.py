@@ -6,6 +6,7 @@ Counts every trainable tensor, not only the adapters' own, so the printed ratio 
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -45,6 +46,9 @@ class AdapterSummary:
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    left_alone: dict[str, list[str]] = field(default_factory=dict)
+    """Normalisation-like layers without an adapter (LayerNorm, GroupNorm, RMS and hand-written
+    norms...), paths by class name: `targets=` (`-t`) adapts them too."""
 
     @property
     def ratio(self) -> float:
@@ -78,7 +82,19 @@ class AdapterSummary:
             f"({100 * self.trainable_parameters / max(1, total):.3f} %)",
             f"sites found by: {self.route}",
         ]
-        lines += [f"fx failed: {failure}" for failure in self.failures]
+        shown = self.failures if len(self.failures) <= 3 else self.failures[:2]
+        lines += [f"fx failed: {failure}" for failure in shown]
+        if len(self.failures) > len(shown):
+            lines.append(
+                f"fx failed in {len(self.failures) - len(shown)} more forwards (summary.failures lists them)"
+            )
+        if self.left_alone:
+            found = ", ".join(
+                f"{cls} x{len(paths)} ({', '.join(paths[:2])}{', ...' if len(paths) > 2 else ''})"
+                for cls, paths in self.left_alone.items()
+            )
+            first = next(iter(self.left_alone))
+            lines.append(f"not adapted: {found}; to adapt them too: targets=[{first!r}, ...] (-t {first})")
         lines += [f"note: {note}" for note in self.notes]
         lines += [f"warning: {warning}" for warning in self.warnings]
         return Group(table, Text("\n".join(lines)))
@@ -143,4 +159,25 @@ def summary(model: nn.Module, adapter_name: str | None = None) -> AdapterSummary
         failures=[str(f) for f in record.discovery.failures],
         notes=list(record.discovery.notes),
         warnings=list(record.discovery.warnings),
+        left_alone=_left_alone(model, [row.site for row in rows]),
     )
+
+
+NORM_LIKE = re.compile(r"Norm|RMS", re.IGNORECASE)
+"""Class names of normalisation-like layers (LayerNorm, GroupNorm, PixelNorm, ChannelRMSNorm...)."""
+
+
+def _left_alone(model: nn.Module, sites: list[str]) -> dict[str, list[str]]:
+    """Normalisation-like modules that are not a site nor inside or around one, by class name."""
+    found: dict[str, list[str]] = {}
+    module_sites = [s for s in sites if "::" not in s]
+    for path, module in model.named_modules():
+        if (
+            not path
+            or is_adapter_key(path)
+            or any(path == s or path.startswith(s + ".") or s.startswith(path + ".") for s in module_sites)
+        ):
+            continue
+        if NORM_LIKE.search(type(module).__name__) and not list(module.children()):
+            found.setdefault(type(module).__name__, []).append(path)
+    return found
