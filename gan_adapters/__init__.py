@@ -14,7 +14,9 @@ from gan_adapters.errors import (
     ConfigError,
     GanAdaptersError,
     MismatchError,
+    RunFolderError,
     SiteError,
+    TrainingDivergedError,
 )
 from gan_adapters.generators.registry import GeneratorBundle, load_generator, register_generator
 from gan_adapters.surgery.adapters import (
@@ -46,7 +48,7 @@ from gan_adapters.surgery.pointwise import register_pointwise
 from gan_adapters.surgery.saving import load_adapters, save_adapters
 from gan_adapters.surgery.sites import Discovery, Site, find_norm_sites
 from gan_adapters.surgery.summary import AdapterSummary, summary
-from gan_adapters.training.adapted import draw_latents, generate, load_run
+from gan_adapters.training.adapted import AdaptedRun, draw_latents, generate, load_run
 from gan_adapters.training.latents import sample_latents
 from gan_adapters.training.recipe import TrainConfig
 
@@ -64,6 +66,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ADAPTER_KINDS",
+    "AdaptedRun",
     "Adapter",
     "AdapterConfig",
     "AdapterStateError",
@@ -77,10 +80,12 @@ __all__ = [
     "MergeReport",
     "MismatchError",
     "PointwiseConv",
+    "RunFolderError",
     "ScaleShift",
     "Site",
     "SiteError",
     "TrainConfig",
+    "TrainingDivergedError",
     "active_adapter",
     "adapter_names",
     "adapters_per_sample",

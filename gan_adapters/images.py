@@ -39,9 +39,16 @@ def save_png(image: Image.Image, path: Path) -> Path:
     return path
 
 
+OVERVIEWS = ("grid.png", "compare.png", "strip.png")
+"""Pictures of many samples that `sample`/`interpolate` write beside them (never scored as one)."""
+
+
 def save_images(images: torch.Tensor, folder: Path, prefix: str = "sample") -> list[Path]:
-    """Each image as its own PNG: folder/prefix-0000.png, ..."""
+    """Each image as its own PNG: folder/prefix-0000.png, ...; earlier prefix-*.png files there are
+    removed first, so a folder never mixes two calls' images."""
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(f"{prefix}-*.png"):
+        stale.unlink()
     return [save_png(to_pil(image), folder / f"{prefix}-{i:04d}.png") for i, image in enumerate(images)]
 
 

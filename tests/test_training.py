@@ -279,9 +279,12 @@ def test_bf16_autocast_and_gradient_accumulation_run_on_the_cpu(tmp_path):
     assert checkpoint["optimizer"]["state"], "Adam stepped"
 
 
-def test_a_batch_that_does_not_split_over_the_processes_is_refused():
+def test_a_batch_that_does_not_split_over_the_processes_is_rounded_down_with_a_notice(caplog):
     from gan_adapters.training.trainer import batch_per_step
 
     assert batch_per_step(25, 100, 1) == 25 and batch_per_step(25, 6, 2) == 6
-    with pytest.raises(ga.ConfigError, match="a batch of 5 images .* does not split over 2 processes"):
-        batch_per_step(25, 5, 2)
+    assert batch_per_step(25, 100, 2) == 24 and "does not split over 2 processes: 24 per step" in caplog.text
+    with pytest.raises(
+        ga.ConfigError, match="a batch of 1 images .* cannot give each of 2 processes an image"
+    ):
+        batch_per_step(25, 1, 2)

@@ -375,3 +375,22 @@ def test_a_runs_config_is_a_recipe_that_works_from_anywhere_with_paths_relative_
         "finetune", str(elsewhere / "run" / "config.toml"), "-o", str(tmp_path / "again"), "--trust-code"
     )
     assert again.returncode == 0, again.stderr
+
+
+def test_sample_folders_never_mix_two_calls_and_eval_skips_their_grids(tmp_path):
+    run = tmp_path / "run"
+    assert cli("finetune", str(EMOJI), *TINY, "--steps", "2", "-o", str(run)).returncode == 0
+    for count in ("6", "3"):
+        done = cli("sample", str(run), "-n", count, "--prior", "normal", "--trust-code", "--compare")
+        assert done.returncode == 0, done.stderr
+    folder = run / "samples-normal-seed0"
+    assert sorted(p.name for p in folder.glob("sample-*.png")) == [f"sample-{i:04d}.png" for i in range(3)]
+    real = tmp_path / "real"
+    real.mkdir()
+    for path in sorted(EMOJI.glob("*.png"))[:4]:
+        shutil.copy(path, real / path.name)
+    scored = cli("eval", str(folder), str(real), "--json", str(tmp_path / "scores.json"))
+    assert scored.returncode == 0, scored.stderr
+    assert json.loads((tmp_path / "scores.json").read_text())["generated"] == 3, (
+        "grid.png and compare.png are not samples"
+    )

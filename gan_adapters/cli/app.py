@@ -128,7 +128,10 @@ def _generator_to_inspect(
 
 @app.command()
 def models() -> None:
-    """List the generators known by name."""
+    """List the generators known by name (and say how to bring your own).
+
+    Example: gan-adapters models, then gan-adapters inspect cdcgan-emoji-32
+    """
     from rich.table import Table
 
     from gan_adapters.generators.registry import GENERATORS

@@ -34,7 +34,7 @@ Targets = Annotated[
     typer.Option(
         "--target", "-t",
         help="Layers to adapt instead of the normalisation layers: a class name or a regex over "
-        "module paths (repeatable), e.g. -t Conv2DMod.",
+        "module paths (repeatable), e.g. -t Conv2DMod -x to_rgb (StyleGAN2: its 3-channel to_rgb convs are Conv2DMod too).",
     ),
 ]  # fmt: skip
 Exclude = Annotated[

@@ -184,6 +184,12 @@ def finetune(  # long: typer declares each option as a parameter; the body is sh
     table.add_row("metrics", str(result.paths.metrics))
     table.add_row("config", str(result.paths.config))
     console.print(table)
+    parts = [
+        f"{name} {result.final[name]:.4f}"
+        for name in ("l1", "perceptual", "g_adv", "d_loss")
+        if name in result.final
+    ]
     console.print(
-        f"final loss {result.final.get('loss', float('nan')):.4f} (L1 {result.final.get('l1', float('nan')):.4f})"
+        f"final loss {result.final.get('loss', float('nan')):.4f}"
+        + (f" ({', '.join(parts)})" if parts else "")
     )

@@ -10,6 +10,7 @@ import torch
 
 from gan_adapters.evaluation.features import FeatureCache, FeatureFn, InceptionPool3, default_cache_folder
 from gan_adapters.evaluation.metrics import Scores, score
+from gan_adapters.images import OVERVIEWS
 from gan_adapters.serial import Serialisable
 from gan_adapters.training.adapted import AdaptedRun, draw_latents, generate, load_run
 from gan_adapters.training.data import load_image_folder
@@ -82,7 +83,10 @@ class Evaluator:
         self, generated_folder: str | Path, real_folder: str | Path, config: EvalConfig
     ) -> Scores:
         """Score a folder of generated images against a folder of real ones (same size)."""
-        generated = load_image_folder(generated_folder, _first_image_size(generated_folder)).images
+        # A `sample` folder also holds its grid (and compare.png): pictures of samples, not samples.
+        generated = load_image_folder(
+            generated_folder, _first_image_size(generated_folder), ignore=OVERVIEWS
+        ).images
         real = load_image_folder(real_folder, generated.shape[-1]).images
         return self.score_images(generated, real, config)
 
@@ -95,7 +99,7 @@ def is_run_folder(path: str | Path) -> bool:
 def _first_image_size(folder: str | Path) -> int:
     from PIL import Image
 
-    for path in sorted(Path(folder).iterdir()):
+    for path in sorted(p for p in Path(folder).iterdir() if p.name not in OVERVIEWS):
         try:
             with Image.open(path) as image:
                 return min(image.size)

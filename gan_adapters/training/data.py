@@ -62,18 +62,25 @@ def image_to_tensor(image: Image.Image) -> torch.Tensor:
 
 
 def load_image_folder(
-    folder: str | Path, size: int, max_images: int | None = None, strict: bool = False
+    folder: str | Path,
+    size: int,
+    max_images: int | None = None,
+    strict: bool = False,
+    ignore: tuple[str, ...] = (),
 ) -> ImageSet:
     """Decode the images of a folder (sorted by name; the first `max_images` of them).
 
-    Files that are not images, or are corrupt, are skipped with one warning listing them;
+    Files named in `ignore` are left out. Files that are not images, or are corrupt, are skipped
+    with one warning listing them;
     `strict=True` refuses them instead. An empty folder, or fewer images than asked for,
     is an error that names the folder and the counts.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"image folder {folder} does not exist (or is not a folder)")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.name not in ignore
+    )
     tensors, used, skipped = [], [], []
     for path in files:
         if max_images is not None and len(used) == max_images:

@@ -168,14 +168,18 @@ def _start(config: TrainConfig, paths, accelerator, checkpoint: dict | None, dis
 
 
 def batch_per_step(batch_size: int, images: int, processes: int) -> int:
-    """Images per step (at most all of them), refused unless it splits evenly over the processes."""
+    """Images per step (at most all of them), rounded down to split evenly over the processes (with a
+    notice); refused when there are fewer than one per process."""
     batch = min(batch_size, images)
-    if batch % processes:
+    if batch < processes:
         raise ConfigError(
-            f"a batch of {batch} images ({images} in the folder, --batch-size {batch_size}) does not split "
-            f"over {processes} processes; pick a --batch-size that is a multiple of {processes}"
+            f"a batch of {batch} images ({images} in the folder, --batch-size {batch_size}) cannot give "
+            f"each of {processes} processes an image; use more images or fewer processes"
         )
-    return batch
+    if batch % processes:
+        log.warning("a batch of %d images does not split over %d processes: %d per step instead",
+                    batch, processes, batch - batch % processes)  # fmt: skip
+    return batch - batch % processes
 
 
 def _train_step(session: Session, step: int) -> dict[str, float]:
