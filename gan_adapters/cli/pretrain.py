@@ -53,6 +53,11 @@ def pretrain(  # long: typer declares each option as a parameter; the body is sh
     report: Annotated[
         bool, typer.Option("--report", help="Afterwards: KID/FID against the data and a grid per class.")
     ] = False,
+    report_samples: Annotated[int, typer.Option(help="--report: generated images scored.")] = 1000,
+    report_real: Annotated[
+        int | None,
+        typer.Option(help="--report: training images scored against (a random subset). [default: all]"),
+    ] = None,
     report_only: Annotated[
         bool,
         typer.Option(
@@ -85,7 +90,9 @@ def pretrain(  # long: typer declares each option as a parameter; the body is sh
     if threads is not None:
         torch.set_num_threads(threads)
     if report_only:
-        result = make_report(out / "generator-ema.safetensors", data, out)
+        result = make_report(
+            out / "generator-ema.safetensors", data, out, samples=report_samples, real=report_real
+        )
         console.print_json(json.dumps({k: v for k, v in result.items() if k not in ("classes", "card")}))
         return
     config = PretrainConfig(architecture=architecture, model={"resolution": resolution, "ch": ch},
@@ -101,9 +108,13 @@ def pretrain(  # long: typer declares each option as a parameter; the body is sh
                 f"D {losses['d_loss']:.3f} G {losses['g_loss']:.3f} {step * batch_size / seconds:.0f} img/s"
             )
             progress.update(task, completed=step, info=info)
+            if not console.is_terminal and step % checkpoint_every == 0:  # a background run's log file
+                progress.console.print(f"step {step}/{total}: {info}, {seconds / 60:.1f} min")
 
         card = run_pretraining(config, data, out, resume=resume, init_from=init_from, on_step=on_step)
     console.print_json(json.dumps({k: v for k, v in card.items() if k != "classes"}))
     if report:
-        result = make_report(out / "generator-ema.safetensors", data, out)
+        result = make_report(
+            out / "generator-ema.safetensors", data, out, samples=report_samples, real=report_real
+        )
         console.print_json(json.dumps({k: v for k, v in result.items() if k not in ("classes", "card")}))

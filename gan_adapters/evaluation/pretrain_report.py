@@ -15,10 +15,16 @@ from gan_adapters.training.data import load_image_tensor
 
 @torch.no_grad()
 def report(
-    weights: str | Path, data: str | Path, out: str | Path, samples: int = 1000, per_class: int = 8
+    weights: str | Path,
+    data: str | Path,
+    out: str | Path,
+    samples: int = 1000,
+    per_class: int = 8,
+    real: int | None = None,
 ) -> dict:
-    """KID/FID of the EMA generator against its training set, and a sample grid per class
-    (out/samples-per-class.png); the numbers also go to out/report.json."""
+    """KID/FID of the EMA generator against its training set (`real` of its images drawn at random,
+    all by default), and a sample grid per class (out/samples-per-class.png); the numbers also go
+    to out/report.json."""
     out = Path(out)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     generator, card = load_generator_file(weights)
@@ -31,7 +37,8 @@ def report(
         [generator(zc, yc).float().cpu() for zc, yc in zip(z.split(100), picked.split(100), strict=True)]
     )
     evaluator = Evaluator(cache=out / "feature-cache")
-    scores = evaluator.score_images(fakes, images.float() / 127.5 - 1, EvalConfig(samples=samples))
+    chosen = torch.randperm(len(images), generator=gen)[:real] if real is not None else slice(None)
+    scores = evaluator.score_images(fakes, images[chosen].float() / 127.5 - 1, EvalConfig(samples=samples))
     rows = []
     for index in range(len(classes) or int(labels.max()) + 1):
         y = torch.full((per_class,), index, device=device)
