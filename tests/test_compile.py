@@ -46,3 +46,33 @@ def test_under_inductor_the_relu_fuses_into_the_adapters_last_pass():
     assert calls == ["convolution"] and any("add" in k and "relu" in k for k in fused), (
         f"the residual add and the ReLU in one kernel after the grouped 1x1: {fused}"
     )
+
+
+@pytest.mark.parametrize(
+    "kind", [dict(kind="apgc", group_size=4), dict(kind="apc"), dict(kind="ssa")], ids=str
+)
+def test_an_injected_model_stays_one_graph_across_batch_sizes(kind):
+    """A second batch size makes dynamo's shapes symbolic; the path lookup must still be a constant."""
+    generator = BigGANGenerator(BigGANConfig(resolution=32, ch=4, num_classes=5)).eval()
+    adapted = ga.inject(generator, **kind)
+    dynamo.reset()
+    compiled = torch.compile(adapted, fullgraph=True, backend="eager")
+    with torch.no_grad():
+        for batch in (2, 3, 5):
+            z, labels = torch.randn(batch, 120), torch.arange(batch) % 5
+            assert torch.allclose(compiled(z, labels), adapted(z, labels), atol=1e-5)
+
+
+def test_several_compiled_runs_in_one_process_all_compile(tmp_path, caplog):
+    """Each compiled train() starts from a fresh dynamo cache: without it the fourth run hits the
+    recompile limit (grad mode and the model change between runs) and silently runs eager."""
+    from test_training import tiny_config
+
+    from gan_adapters.training.trainer import train
+
+    dynamo.reset()
+    for run in range(4):
+        before = dynamo.utils.counters["stats"]["unique_graphs"]
+        train(tiny_config(steps=2, compile=True, sample_every=100), tmp_path / f"run{run}")
+        assert dynamo.utils.counters["stats"]["unique_graphs"] > before, f"run {run} compiled nothing"
+    assert "recompile_limit" not in caplog.text

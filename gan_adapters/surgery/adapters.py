@@ -251,7 +251,9 @@ class PointwiseConv(Adapter):
         dtype = (
             torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
         )
-        pixels = x.numel() // self.channels
+        # Under torch.compile the sizes may be symbolic (a second batch size makes them so), and the
+        # lookup must stay a constant: the path is chosen by channels and group size alone there.
+        pixels = 0 if torch.compiler.is_compiling() else x.numel() // self.channels
         return choose_path(
             str(x.device), dtype, self.channels, self.group_size, pixels, self.pointwise_impl, fold
         )

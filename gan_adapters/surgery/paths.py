@@ -38,11 +38,12 @@ class PathTiming:
     ms: dict[str, float]
 
     def distance(self, channels: int, group_size: int, pixels: int) -> float:
-        """How far another shape is from this one, in octaves of each dimension."""
-        return sum(
-            abs(math.log2(a) - math.log2(b))
-            for a, b in ((self.channels, channels), (self.group_size, group_size), (self.pixels, pixels))
+        """How far another shape is from this one, in octaves of each dimension (pixels 0: unknown,
+        left out)."""
+        pairs = [(self.channels, channels), (self.group_size, group_size)] + (
+            [(self.pixels, pixels)] if pixels else []
         )
+        return sum(abs(math.log2(a) - math.log2(b)) for a, b in pairs)
 
 
 def path_name(implementation: str, folded: bool) -> str:
@@ -91,7 +92,7 @@ def _choose(device: str, dtype: str, channels: int, group_size: int, pixels: int
     if not rows:
         defaults = [path_name(DEFAULT_IMPLEMENTATION, folded) for folded in (False, True)]
         return next((name for name in defaults if name in allowed), allowed[0])
-    nearest = min(rows, key=lambda r: r.distance(channels, group_size, max(pixels, 1)))
+    nearest = min(rows, key=lambda r: r.distance(channels, group_size, pixels))
     return min((name for name in allowed if name in nearest.ms), key=nearest.ms.__getitem__)
 
 
@@ -106,7 +107,8 @@ def choose_path(
 ) -> str:
     """The fastest allowed path for this call (a constant to torch.compile: no graph break).
 
-    `pixels` is the input's elements per channel (N * H * W); `implementation` and `fold` as in
+    `pixels` is the input's elements per channel (N * H * W; 0 when unknown, as under torch.compile);
+    `implementation` and `fold` as in
     `candidates`. Rows of the same device and dtype are searched for the nearest shape.
     """
     dtype_name = str(dtype).removeprefix("torch.")
