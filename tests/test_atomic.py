@@ -30,12 +30,12 @@ def snapshot(model: torch.nn.Module) -> dict:
     }  # fmt: skip
 
 
-def assert_unchanged(model: torch.nn.Module, before: dict) -> None:
+def assert_unchanged(model: torch.nn.Module, before: dict, what: str = "") -> None:
     after = snapshot(model)
     for key in ("class", "modules", "keys", "requires_grad", "hooks", "attributes", "forward"):
-        assert after[key] == before[key], f"{key} changed"
+        assert after[key] == before[key], f"{what}: {key} changed"
     for name, tensor in before["tensors"].items():
-        assert torch.equal(after["tensors"][name], tensor), name
+        assert torch.equal(after["tensors"][name], tensor), f"{what}: {name}"
 
 
 def fresh() -> torch.nn.Module:
@@ -133,7 +133,7 @@ def test_damaged_adapter_files_are_refused_before_the_model_changes(adapter_file
         before = snapshot(model)
         with pytest.raises(ga.GanAdaptersError, match=match):
             ga.load_adapters(model, path)
-        assert_unchanged(model, before), what
+        assert_unchanged(model, before, what)
     other = ga.save_adapters(
         ga.inject(PlainBigGAN(ch=8), kind="apgc", group_size=4), tmp_path / "other.safetensors"
     )

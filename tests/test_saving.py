@@ -112,3 +112,14 @@ def test_unload_restores_outputs_and_keys_and_original_checkpoint_still_loads(dc
         assert torch.equal(restored(*inputs), reference)
     with pytest.raises(ga.AdapterStateError, match="has no adapters"):
         ga.unload(restored)
+
+
+def test_unload_restores_requires_grad_of_a_partly_frozen_model():
+    from tiny_models import tiny_dcgan
+
+    model = tiny_dcgan().model
+    model[0].requires_grad_(False)  # the user froze the first layer before injecting
+    before = {name: p.requires_grad for name, p in model.named_parameters()}
+    assert not all(before.values()) and any(before.values())
+    base = ga.unload(ga.inject(model, kind="apgc", group_size=4))
+    assert {name: p.requires_grad for name, p in base.named_parameters()} == before

@@ -288,3 +288,18 @@ def test_a_batch_that_does_not_split_over_the_processes_is_rounded_down_with_a_n
         ga.ConfigError, match="a batch of 1 images .* cannot give each of 2 processes an image"
     ):
         batch_per_step(25, 1, 2)
+
+
+def test_a_loss_found_not_finite_at_a_checkpoint_step_is_never_checkpointed(tmp_path):
+    """With a checkpoint due every step, the first non-finite loss falls on a checkpoint step: the
+    guard must run before the write, or the checkpoint would hold the diverged state."""
+    run = tmp_path / "run"
+    train(tiny_config(steps=2, checkpoint_every=1), run)
+    with pytest.raises(TrainingDivergedError):
+        train(tiny_config(steps=40, checkpoint_every=1, lr=1e30, latent_lr=1e30), run, resume=True)
+    checkpoint = read_checkpoint(run / "checkpoint.pt")
+    assert all(torch.isfinite(t).all() and t.abs().max() < 1e6 for t in checkpoint["adapters"].values())
+    metrics = read_metrics(run / "metrics.csv")
+    # Row k of metrics.csv is the loss of the state after k - 1 updates: the last row measured the
+    # last state whose loss was finite, which is what the checkpoint must hold.
+    assert checkpoint["step"] == len(metrics) - 1 == 2
