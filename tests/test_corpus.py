@@ -182,3 +182,23 @@ def test_tracing_leaves_no_proxy_in_a_model_whose_forward_sets_attributes():
     adapted = ga.inject(model, kind="apgc", group_size=4)
     assert proxies(adapted) == []
     torch.save(adapted, io.BytesIO())
+
+
+def test_a_multi_dimensional_tensor_says_nothing_about_a_width():
+    """Only 1-D buffers and parameters are per-channel; a (3, C) table beside them is not C wide."""
+
+    class TableNorm(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("running_mean", torch.zeros(6))
+            self.register_buffer("running_var", torch.ones(6))
+            self.table = torch.nn.Parameter(torch.ones(3, 6))
+
+        def forward(self, x):
+            return (
+                torch.nn.functional.batch_norm(x, self.running_mean, self.running_var)
+                * self.table[0, :, None, None]
+            )
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 6, 1), TableNorm())
+    assert [s.channels for s in ga.find_norm_sites(model, targets=["TableNorm"]).sites] == [6]

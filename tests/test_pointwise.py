@@ -142,3 +142,25 @@ def test_path_choice_is_a_constant_to_torch_compile(dcgan):
     ga.set_execution(model, fold="always", pointwise_impl="bmm")
     explanation = dynamo.explain(model)(*dcgan.example_inputs())
     assert explanation.graph_break_count == 0 and explanation.graph_count == 1, explanation.break_reasons
+
+
+def test_the_lookup_gets_the_calls_dtype_and_pixels_and_pixels_alone_can_decide(monkeypatch):
+    import gan_adapters.surgery.adapters as adapters_module
+
+    seen = []
+    real = adapters_module.choose_path
+    monkeypatch.setattr(adapters_module, "choose_path", lambda *args: seen.append(args) or real(*args))
+    adapter = ga.GroupedPointwiseConv(16, group_size=4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        adapter(torch.randn(2, 16, 3, 5))
+    adapter(torch.randn(4, 16, 2, 2, dtype=torch.float64).float())
+    assert [(args[1], args[4]) for args in seen] == [(torch.bfloat16, 2 * 3 * 5), (torch.float32, 4 * 2 * 2)]
+    small, large = (
+        timing({"conv": 1.0, "bmm": 2.0}, pixels=16),
+        timing({"conv": 2.0, "bmm": 1.0}, pixels=65536),
+    )
+    assert choose(("auto", "never"), pixels=32, table=(small, large)) == "conv"
+    assert choose(("auto", "never"), pixels=32768, table=(small, large)) == "bmm"
+    assert choose(("auto", "never"), pixels=0, table=(small,)) == "conv", (
+        "unknown pixels (compiling): by shape"
+    )
