@@ -263,3 +263,16 @@ def test_the_summary_names_the_norm_like_layers_it_left_alone_and_how_to_adapt_t
         ga.inject(OtherNorms(), kind="ssa", targets=["SyncBatchNorm", "GroupNorm", "InstanceNorm2d"])
     )
     assert adapted.left_alone == {}
+
+
+def test_a_width_given_per_target_needs_no_inputs_and_no_registered_class(tmp_path):
+    from corpus import FastGANStyle
+
+    adapted = ga.inject(FastGANStyle().eval(), kind="ssa", targets=[r"up\.4"], widths={"GLU": 8})
+    assert [r.channels for r in ga.summary(adapted).rows] == [8]
+    path = ga.save_adapters(adapted, tmp_path / "glu.safetensors")
+    assert len(ga.summary(ga.load_adapters(FastGANStyle().eval(), path)).rows) == 1, "reloads without inputs"
+    with pytest.raises(ga.ConfigError, match="must be a positive channel count"):
+        ga.inject(FastGANStyle(), kind="ssa", targets=["GLU"], widths={"GLU": 0})
+    with pytest.raises(ga.SiteError, match=r"give it as widths=\{'GLU': C\}"):
+        ga.inject(FastGANStyle(), kind="ssa", targets=["GLU"])

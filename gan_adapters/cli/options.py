@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
+from gan_adapters.errors import ConfigError
 from gan_adapters.surgery.config import AdapterConfig
 
 console = Console()
@@ -105,10 +106,19 @@ TrustCode = Annotated[
     ),
 ]
 
+Widths = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--width",
+        help="Channel count of targeted layers that state none, PATTERN=C (class name or path regex; "
+        "repeatable), e.g. --width GLU=64.",
+    ),
+]
+
 ADAPTER_OPTIONS: dict[str, Any] = {
     "kind": Kind, "groups": Groups, "group_size": GroupSize, "ratio": Ratio, "targets": Targets,
     "exclude": Exclude, "conditional": Conditional, "train_norm": TrainNorm, "route": Route, "fold": Fold,
-    "pointwise_impl": PointwiseImpl,
+    "pointwise_impl": PointwiseImpl, "widths": Widths,
 }  # fmt: skip
 """The adapter options, by AdapterConfig field; `with_adapter_options` adds them to a command."""
 
@@ -132,10 +142,23 @@ def with_adapter_options(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+def parse_widths(entries: list[str]) -> dict[str, int]:
+    """--width PATTERN=C entries as {PATTERN: C}, refusing anything else."""
+    widths = {}
+    for entry in entries:
+        pattern, _, count = entry.rpartition("=")
+        if not pattern or not count.isdigit() or int(count) < 1:
+            raise ConfigError(f"--width takes PATTERN=C with C a positive channel count, got {entry!r}")
+        widths[pattern] = int(count)
+    return widths
+
+
 def apply_adapter_options(base: AdapterConfig, options: dict[str, Any]) -> AdapterConfig:
     """The recipe's adapter with the command-line options on top (a new kind or size replaces
     every size of the recipe, since at most one size may be given)."""
     updates = dict(options)
+    if "widths" in updates:
+        updates["widths"] = parse_widths(updates["widths"])
     if any(k in updates for k in ("kind", "groups", "group_size", "ratio")):
         updates = {"groups": None, "group_size": None, "ratio": None} | updates
     return AdapterConfig.from_dict(dataclasses.asdict(base) | updates)

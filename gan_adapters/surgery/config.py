@@ -49,6 +49,8 @@ class AdapterConfig(Serialisable):
     pointwise_impl: str = "auto"
     """How `apc`/`apgc` run their grouped 1x1: `auto` (fastest in the measured path table for
     this device, dtype and shape; `conv` where the table has no row), `conv`, `bmm` or `dense`."""
+    widths: dict[str, int] | None = None
+    """Channel counts of targeted layers that state none, by class name or path regex: {"to_rgb": 3}."""
     blended_from: dict[str, float] | None = None
     """For an adapter made by `blend`: its parents' names and weights (a record; nothing reads it)."""
 
@@ -89,7 +91,10 @@ class AdapterConfig(Serialisable):
             raise ConfigError(f"num_classes must be at least 1, got {self.num_classes}")
         if self.num_classes > 1 and self.kind != "cbn":
             raise ConfigError(f"num_classes={self.num_classes} applies to kind 'cbn' only")
-        for pattern in (self.targets or []) + list(self.exclude):
+        for key, width in (self.widths or {}).items():
+            if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+                raise ConfigError(f"widths[{key!r}] must be a positive channel count, got {width!r}")
+        for pattern in (self.targets or []) + list(self.exclude) + list(self.widths or {}):
             try:
                 re.compile(pattern)
             except re.error as exc:

@@ -84,6 +84,7 @@ def inject(
     route: str = "auto",
     fold: str = "exact",
     pointwise_impl: str = "auto",
+    widths: dict[str, int] | None = None,
     adapter_name: str = "default",
     example_inputs: tuple | None = None,
     example_kwargs: dict | None = None,
@@ -96,7 +97,8 @@ def inject(
     (channels per group) or `ratio` (parameters against `ssa`). `targets`/`exclude` select
     layers (classes, class names, path regexes, or a callable(path, module)); `route` picks
     how sites are found (auto, fx, export, module); `fold` and `pointwise_impl` how adapters run
-    after an eval-mode BatchNorm (see `AdapterConfig`). Where a forward must be rewritten and
+    after an eval-mode BatchNorm (see `AdapterConfig`); `widths` gives the channel count of
+    targeted layers that state none ({class name or path regex: C}). Where a forward must be rewritten and
     that forward is the root's, the returned model is a GraphModule (a warning says so):
     always use the return value. A refused call leaves `model` as it was.
     """
@@ -104,7 +106,7 @@ def inject(
         config = AdapterConfig(
             kind=kind, groups=groups, group_size=group_size, ratio=ratio, bias=bias,
             conditional=conditional, train_norm=train_norm, num_classes=num_classes, route=route,
-            fold=fold, pointwise_impl=pointwise_impl,
+            fold=fold, pointwise_impl=pointwise_impl, widths=widths,
         )  # fmt: skip
         raw_targets, raw_exclude = targets, exclude
     else:
@@ -113,7 +115,7 @@ def inject(
     check_adapter_name(model, adapter_name)
     discovery = find_norm_sites(
         model, raw_targets, raw_exclude, route=config.route,
-        example_inputs=example_inputs, example_kwargs=example_kwargs,
+        example_inputs=example_inputs, example_kwargs=example_kwargs, widths=config.widths,
     )  # fmt: skip
     config.targets = _serialisable(raw_targets, discovery.matched_paths)
     if raw_exclude:

@@ -180,7 +180,7 @@ def load_adapters(
     try:
         discovery = find_norm_sites(
             model, config.targets, config.exclude, route=config.route,
-            example_inputs=example_inputs, example_kwargs=example_kwargs,
+            example_inputs=example_inputs, example_kwargs=example_kwargs, widths=config.widths,
         )  # fmt: skip
     except SiteError as exc:  # the file's sites cannot even be looked for here: another generator
         raise MismatchError(f"{path} does not fit {type(model).__name__}: {exc}") from exc

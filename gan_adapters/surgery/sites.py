@@ -30,6 +30,7 @@ from gan_adapters.surgery.selectors import (
     as_list,
     check_every_entry_matches,
     describe_search,
+    make_matcher,
     match_modules,
 )
 from gan_adapters.surgery.slots import AdapterSlot
@@ -158,12 +159,14 @@ def find_norm_sites(
     route: str = "auto",
     example_inputs: tuple | None = None,
     example_kwargs: dict | None = None,
+    widths: dict[str, int] | None = None,
 ) -> Discovery:
     """Every site of `model` that gets an adapter, in model order, and how they were found.
 
     With `targets=None` the sites are the normalisation layers (see `is_normalization`) and
     inline batch_norm calls; otherwise the modules that `targets` selects. `example_inputs`
-    enables torch.export where fx fails, and measures channel counts no attribute states.
+    enables torch.export where fx fails, and measures channel counts no attribute states;
+    `widths` ({class name or path regex: C}) states them instead.
     """
     targets, exclude = as_list(targets), as_list(exclude)
     args = tuple(example_inputs) if example_inputs is not None else None
@@ -178,7 +181,7 @@ def find_norm_sites(
     with attributes_restored(model):  # tracing and measuring run forwards that may set attributes
         if route != "module":
             calls = _scan_calls(model, matched, excluded, args, kwargs, route, discovery)
-        _build_sites(model, matched, calls, targets is None, args, kwargs, discovery)
+        _build_sites(model, matched, calls, targets is None, args, kwargs, discovery, widths or {})
     if not discovery.sites:
         counts = Counter(type(m).__name__ for m in model.modules() if m is not model)
         common = ", ".join(f"{name} x{n}" for name, n in counts.most_common(6))
@@ -228,22 +231,27 @@ def _scan_calls(model, matched, excluded, args, kwargs, route, discovery) -> lis
     return exported.calls
 
 
-def _build_sites(model, matched, calls, default_targets, args, kwargs, discovery) -> None:
+def _given_width(path: str, module: nn.Module, widths: dict[str, int]) -> int | None:
+    return next((width for key, width in widths.items() if make_matcher([key])(path, module)), None)
+
+
+def _build_sites(model, matched, calls, default_targets, args, kwargs, discovery, widths) -> None:
     owner_graphs: dict[str, Any] = {}
     by_module: dict[str, list[Call]] = {}
     for call in calls:
         if not call.functional and call.module_path in matched:
             by_module.setdefault(call.module_path, []).append(call)
+    given = {p: w for p, m in matched.items() if (w := _given_width(p, m, widths)) is not None}
     evidence = {p: channel_evidence(m) for p, m in matched.items()}
-    unknown = {p: matched[p] for p, e in evidence.items() if e.channels is None}
+    unknown = {p: matched[p] for p, e in evidence.items() if e.channels is None and p not in given}
     measured = _probe_channels(model, unknown, args, kwargs) if unknown and args is not None else {}
     for path, module in matched.items():
-        channels = evidence[path].channels or measured.get(path)
+        channels = given.get(path) or evidence[path].channels or measured.get(path)
         if channels is None:
             raise SiteError(
                 f"cannot tell the channel count of {path!r} ({type(module).__name__}); looked at "
-                f"{evidence[path].describe()}. Pass example_inputs= so it is measured, or "
-                "register_norm_class(cls, channels='attribute')"
+                f"{evidence[path].describe()}. Pass example_inputs= so it is measured, give it as "
+                f"widths={{{type(module).__name__!r}: C}}, or register_norm_class(cls, channels='attribute')"
             )
         cond = condition_parameter(module)
         layer = condition_layer(module) if cond else None
