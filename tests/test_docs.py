@@ -38,3 +38,37 @@ def test_docs_link_to_files_that_exist():
         for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", page.read_text()):
             if not target.startswith("http"):
                 assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def documented_commands() -> list[tuple[str, list[str]]]:
+    """Every `gan-adapters ...` command line in a code block of the README, the docs and --help
+    examples, as (where, arguments): continuation lines joined, comments dropped."""
+    import shlex
+
+    pages = [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))]
+    found = []
+    for page in pages:
+        language = None  # inside a code block: its language ("" when unnamed)
+        for line in page.read_text().replace("\\\n", " ").splitlines():
+            if line.startswith("```"):
+                language = line[3:].strip() if language is None else None
+                continue
+            line = re.sub(r"\s+#.*$", "", line.strip())
+            if language in ("", "sh", "bash") and line.startswith("gan-adapters "):
+                found.append((f"{page.name}: {line}", shlex.split(line)[1:]))
+    return found
+
+
+def test_every_documented_command_line_parses():
+    """The docs' commands, run as far as the command line goes (options, arguments, their types):
+    a renamed or removed flag, a missing argument or a stale example fails here."""
+    group = typer.main.get_command(app)
+    commands = documented_commands()
+    assert len(commands) > 20, "the docs show the commands"
+    for where, args in commands:
+        name, *rest = args
+        assert name in group.commands, f"{where}: no command {name!r}"
+        try:
+            group.commands[name].make_context(name, [a.replace("$OUT", "out") for a in rest])
+        except Exception as exc:  # typer's own click raises its usage errors
+            raise AssertionError(f"{where}: {getattr(exc, 'format_message', exc.__str__)()}") from None
