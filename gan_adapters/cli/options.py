@@ -92,7 +92,10 @@ Truncation = Annotated[
 ModelName = Annotated[
     str | None,
     typer.Option(
-        "--model", "-m", help="Registry name or package.module:factory (see `gan-adapters models`)."
+        "--model",
+        "-m",
+        help="Registry name (see `gan-adapters models`), package.module:factory or path/to/file.py:factory "
+        "returning a GeneratorBundle.",
     ),
 ]
 OutFolder = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder.")]
