@@ -303,3 +303,14 @@ def test_a_loss_found_not_finite_at_a_checkpoint_step_is_never_checkpointed(tmp_
     # Row k of metrics.csv is the loss of the state after k - 1 updates: the last row measured the
     # last state whose loss was finite, which is what the checkpoint must hold.
     assert checkpoint["step"] == len(metrics) - 1 == 2
+
+
+def test_tf32_is_set_for_the_run_and_recorded(tmp_path):
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        for tf32 in (False, True):
+            result = train(tiny_config(steps=1, tf32=tf32), tmp_path / f"run-{tf32}")
+            assert torch.backends.cuda.matmul.allow_tf32 is tf32 and torch.backends.cudnn.allow_tf32 is tf32
+            assert json.loads(result.paths.summary.read_text())["tf32"] is tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before

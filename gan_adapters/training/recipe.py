@@ -65,6 +65,9 @@ class TrainConfig(Serialisable):
     channels_last: bool = True
     """Run the generator and the perceptual backbone in channels_last (25 % faster on the CPU);
     a generator that cannot (found by one probe step) falls back to contiguous with a warning."""
+    tf32: bool = True
+    """On CUDA, fp32 matmuls and convolutions in TF32 (set for the process when a run starts, as the
+    benchmarks and the path table measure; recorded in run.json). No effect on the CPU."""
     class_label: int | None = None
     """Adapt (and sample) a class-conditional generator under this one class, as the research
     fine-tunes BigGAN from one class; None: the bundle's own default for labels=None."""

@@ -95,6 +95,7 @@ def train(
     if resume and overwrite:
         raise ConfigError("--resume continues the run in the folder and --overwrite deletes it: pick one")
     config = config.with_paths_from(Path.cwd())  # config.toml and checkpoints then work from anywhere
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = config.tf32
     paths = RunPaths(Path(out))
     accelerator = accelerator or _new_accelerator(config, paths)
     lock = folder_lock(paths.root, "the run folder") if accelerator.is_main_process else nullcontext()
@@ -128,7 +129,7 @@ def _train(config, paths, accelerator, resume, overwrite, on_step, discriminator
         write_training_checkpoint(session, config.steps)
         write_result(session)
         write_summary(paths.summary, {"steps": config.steps, "resumed_from": session.start, "seconds": seconds,
-                                      "processes": accelerator.num_processes, "final": losses,
+                                      "processes": accelerator.num_processes, "final": losses, "tf32": config.tf32,
                                       "resume_changes": changes})  # fmt: skip
     if config.log_with:
         accelerator.end_training()
@@ -201,12 +202,14 @@ def _train_step(session: Session, step: int) -> dict[str, float]:
             accelerator.wait_for_everyone()
         accelerator.backward(loss)
         kill_point(f"step:{step}")
-        if critic is not None:
-            critic.update(accelerator, parts["d_loss"])
+        # The generator steps before the critic's backward: under fp16 each optimizer step updates
+        # the one GradScaler, so every backward must be unscaled by its own step, before the next update.
         session.optimizer.step()
         if accelerator.sync_gradients:
             session.scheduler.step()
         session.optimizer.zero_grad()
+        if critic is not None:
+            critic.update(accelerator, parts["d_loss"])
     return losses
 
 
