@@ -36,7 +36,7 @@ def report(
     fakes = torch.cat(
         [generator(zc, yc).float().cpu() for zc, yc in zip(z.split(100), picked.split(100), strict=True)]
     )
-    evaluator = Evaluator(cache=out / "feature-cache")
+    evaluator = Evaluator()  # the user cache folder: never inside a folder that travels (a GPU carry)
     chosen = torch.randperm(len(images), generator=gen)[:real] if real is not None else slice(None)
     scores = evaluator.score_images(fakes, images[chosen].float() / 127.5 - 1, EvalConfig(samples=samples))
     rows = []
