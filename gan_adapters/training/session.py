@@ -154,11 +154,11 @@ class Session:
         """Compile if asked, let Accelerate wrap the state, compute the targets' features once."""
         config = self.config
         if config.compile:
-            import torch._dynamo  # only here: importing it costs every CLI process 1-2 s
+            import torch._dynamo as dynamo  # only here: importing it costs every CLI process 1-2 s
 
             # A fresh cache per run: graphs of earlier runs in this process (grad mode flips between
             # steps and previews) would otherwise use up the recompile limit, and later runs go eager.
-            torch._dynamo.reset()
+            dynamo.reset()
             self.state.generator = torch.compile(self.state.generator)
         # The scheduler is stepped by hand once per optimizer update: prepared, Accelerate would
         # step it once per process, and the decay would come earlier the more processes run.
