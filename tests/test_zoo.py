@@ -177,3 +177,25 @@ def test_a_tiny_pretraining_resumes_bit_exactly(tmp_path):
 def test_an_unknown_architecture_is_refused_with_the_known_ones():
     with pytest.raises(ga.GanAdaptersError, match="unknown source architecture 'stylegan'.*cdcgan"):
         PretrainConfig(architecture="stylegan")
+
+
+def test_standing_statistics_give_the_eval_generator_its_own_batch_statistics():
+    """An EMA generator inherits running statistics that its weights never produced; standing
+    statistics average its own: eval mode then matches train mode's batch statistics."""
+    from gan_adapters.training.pretrain import standing_statistics
+
+    generator = CDCGANGenerator(CDCGANConfig(ch=4, z_dim=16, num_classes=5))
+    with torch.no_grad():
+        for module in generator.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.fill_(3.0)  # statistics of some other network
+    standing = standing_statistics(generator, batches=16, batch_size=64)
+    assert not standing.training and generator.output_bn.running_mean.eq(3.0).all(), (
+        "the original is untouched"
+    )
+    z, labels = torch.randn(512, 16, generator=torch.Generator().manual_seed(5)), torch.arange(512) % 5
+    with torch.no_grad():
+        stale = generator.eval()(z, labels)
+        own = standing(z, labels)
+        batch_stats = generator.train()(z, labels)
+    assert (own - batch_stats).abs().mean() < 0.25 * (stale - batch_stats).abs().mean()

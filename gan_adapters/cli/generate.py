@@ -86,17 +86,11 @@ def sample(  # long: typer declares each option as a parameter; the body is shor
 
 def _compare(run, shown: torch.Tensor, seed: int, columns: int, folder: Path) -> None:
     from gan_adapters.images import make_grid, save_png
-    from gan_adapters.surgery.manage import disable_adapters
-    from gan_adapters.training.adapted import generate
-    from gan_adapters.training.latents import sample_latents
+    from gan_adapters.training.adapted import base_samples
 
-    latents = sample_latents(
-        len(shown), run.bundle.latent_shape, generator=torch.Generator().manual_seed(seed)
-    )
-    with disable_adapters(run.bundle.model):
-        before = generate(run, latents)
+    before = base_samples(run, len(shown), seed)
     path = save_png(make_grid(torch.cat([before, shown]), columns), folder / "compare.png")
-    console.print(f"before (base generator, its own N(0, I) prior) / after: {path}")
+    console.print(f"before (the base generator's own samples, its N(0, I) prior and classes) / after: {path}")
 
 
 def interpolate(  # long: typer declares each option as a parameter; the body is short

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ class AdaptedRun:
     bundle: GeneratorBundle
     latents: torch.Tensor | None
     config: TrainConfig | None
+    load_base: Callable[[], GeneratorBundle] | None = None
+    """A fresh copy of the base generator as it was before adaptation (for before/after pictures)."""
 
 
 def refuse_untrusted_code(model: str, where: Path, trust_code: bool) -> None:
@@ -82,11 +85,18 @@ def load_run(
     source = Path(source)
     adapter_file, config = run_files(source, model, trust_code)
     if config is not None:
-        bundle = load_generator(
-            model or config.model, config.base_checkpoint, **(config.model_options | model_options)
+        name, checkpoint, options = (
+            model or config.model,
+            config.base_checkpoint,
+            config.model_options | model_options,
         )
     else:
-        bundle = load_generator(model, **model_options)
+        name, checkpoint, options = model, None, model_options
+
+    def load_base() -> GeneratorBundle:
+        return load_generator(name, checkpoint, **options)
+
+    bundle = load_base()
     extras = read_extras(adapter_file)
     _checked_extras(extras, bundle, adapter_file)
     bundle.model = load_adapters(
@@ -95,7 +105,7 @@ def load_run(
     if "class_embedding" in extras and bundle.class_embedding:
         replace_class_embedding(bundle, extras["class_embedding"])
     bundle.model.eval()
-    return AdaptedRun(bundle, extras.get("latents"), config)
+    return AdaptedRun(bundle, extras.get("latents"), config, load_base)
 
 
 PRIORS = ("auto", "fitted", "normal")
@@ -142,6 +152,17 @@ def draw_latents(
     if sigma is None:
         sigma = 1.0 if _adversarial(run) else run.config.sample_sigma if run.config is not None else 0.5
     return sample_latents(count, shape, sigma=sigma, truncation=truncation, generator=generator)
+
+
+@torch.no_grad()
+def base_samples(run: AdaptedRun, count: int, seed: int = 0) -> torch.Tensor:
+    """`count` images of the base generator as it was before adaptation, from N(0, I) and, for a
+    class-conditional one, random classes of its own: what the adaptation started from."""
+    base = run.load_base()
+    gen = torch.Generator().manual_seed(seed)
+    z = sample_latents(count, base.latent_shape, generator=gen)
+    labels = torch.randint(base.num_classes, (count,), generator=gen) if base.num_classes else None
+    return base.standardise(base.model.eval()(*base.forward_inputs(z, labels))).float()
 
 
 @torch.no_grad()

@@ -182,7 +182,7 @@ def _pretrain(config: PretrainConfig, data, out: Path, resume: bool, init_from, 
                     images_per_second=round((done - start) * config.batch_size / max(seconds, 1e-9), 1))  # fmt: skip
         write_checkpoint(checkpoint_path, {"step": done, "seconds": card["train_seconds"],
                                            "config": config.to_dict()} | gan.state_dicts())  # fmt: skip
-        save_generator_file(gan.ema, out / "generator-ema.safetensors", card)
+        save_generator_file(standing_statistics(gan.ema), out / "generator-ema.safetensors", card)
         save_portable_weights(gan, out, done, card["train_seconds"])
 
     for step in range(start, config.steps):
@@ -204,6 +204,31 @@ def _pretrain(config: PretrainConfig, data, out: Path, resume: bool, init_from, 
             save()
     save()
     return card
+
+
+@torch.no_grad()
+def standing_statistics(
+    generator: nn.Module, batches: int = 32, batch_size: int = 64, seed: int = 0
+) -> nn.Module:
+    """A copy of `generator` whose BatchNorm running statistics are the average over its own
+    samples (BigGAN's "standing statistics"): an EMA generator's weights never ran with the
+    statistics it inherits from the trained one, and in eval mode it draws noise without this."""
+    standing = copy.deepcopy(generator)
+    norms = [m for m in standing.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average over the batches below
+    standing.train()
+    gen = torch.Generator().manual_seed(seed)
+    device = next(standing.parameters()).device
+    config = standing.config
+    for _ in range(batches):
+        z = torch.randn(batch_size, config.z_dim, generator=gen).to(device)
+        standing(z, torch.randint(config.num_classes, (batch_size,), generator=gen).to(device))
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+    return standing.eval()
 
 
 PORTABLE_PARTS = ("generator", "discriminator")
