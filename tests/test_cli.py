@@ -116,3 +116,11 @@ def test_errors_speak_the_users_terms(tmp_path, monkeypatch):
     )
     with pytest.raises(ga.ConfigError, match=r"pip install 'gan-adapters\[tracking\]'"):
         ga.TrainConfig(data="x", log_with=["tensorboard"])
+
+
+def test_models_lists_the_shipped_source_and_inspect_shows_its_conditional_bn_sites():
+    listing = run("models")
+    assert listing.returncode == 0 and "cdcgan-emoji-32" in listing.stdout
+    shown = run("inspect", "cdcgan-emoji-32", "-k", "apgc", "--ratio", "8")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.count("ConditionalBatchNorm2d") == 3 and "4 sites" in shown.stdout

@@ -103,7 +103,7 @@ def test_bad_inputs_give_one_clear_line(tmp_path):
     few = cli("finetune", str(EMOJI), *TINY[:2], "--images", "500", "-o", str(tmp_path / "run2"))
     assert few.returncode == 2 and "fewer than the 500 asked for" in few.stderr
     missing = cli("sample", str(tmp_path / "nothing-here.safetensors"), "--model", "dcgan-faces")
-    assert missing.returncode == 2 and "no adapter file at" in missing.stderr
+    assert missing.returncode == 2 and "no run folder or adapter file at" in missing.stderr
 
 
 def test_two_processes_match_one(tmp_path):

@@ -9,6 +9,7 @@ import math
 
 import pytest
 import torch
+from kinds import every_kind
 from PIL import Image
 from safetensors.torch import save_file
 
@@ -85,9 +86,11 @@ def test_pretraining_runs_resumes_and_ships_an_fp16_generator(tmp_path):
     bundle = ga.load_generator("biggan-emoji-64", weights=str(weights))
     assert bundle.class_embedding == "shared" and bundle.num_classes == 3
 
-    result = report(weights, data, tmp_path / "run", samples=6, per_class=2)
-    assert result["generated"] == 6 and result["real"] == 12 and math.isfinite(result["fid"])
+    result = report(weights, data, tmp_path / "run", samples=6, per_class=2, real=10, card={"licence": "CC0"})
+    assert result["generated"] == 6 and result["real"] == 10 and math.isfinite(result["fid"])
     assert result["kid_x1000"] != 0 and result["card"]["steps"] == 5
+    _, shipped_card = load_generator_file(weights)
+    assert shipped_card["licence"] == "CC0" and shipped_card["report"]["kid_x1000"] == result["kid_x1000"]
     with Image.open(tmp_path / "run" / "samples-per-class.png") as grid:
         assert grid.size == (2 * 34 + 2, 3 * 34 + 2), "a row of 2 samples per class, 3 classes"
 
@@ -199,3 +202,33 @@ def test_standing_statistics_give_the_eval_generator_its_own_batch_statistics():
         own = standing(z, labels)
         batch_stats = generator.train()(z, labels)
     assert (own - batch_stats).abs().mean() < 0.25 * (stale - batch_stats).abs().mean()
+
+
+def test_the_shipped_source_loads_offline_by_name_with_its_card():
+    from gan_adapters.generators.sources import WEIGHTS
+
+    path = WEIGHTS / "cdcgan-emoji-32.safetensors"
+    assert path.stat().st_size <= 10 * 2**20, "at most 10 MB inside the package"
+    bundle = ga.load_generator("cdcgan-emoji-32")
+    assert (bundle.num_classes, bundle.image_size, bundle.latent_shape) == (96, 32, (128,))
+    _, card = load_generator_file(path)
+    assert card["architecture"] == "cdcgan" and len(card["classes"]) == 96 and card["images"] == 3529
+    assert not {"animal-mammal", "food-prepared", "face-concerned"} & set(card["classes"]), "held out"
+    assert card["steps"] >= 10_000 and card["train_seconds"] > 0 and "Apache-2.0" in card["licence"]
+    assert math.isfinite(card["report"]["kid_x1000"]) and math.isfinite(card["report"]["fid"])
+    with torch.no_grad():
+        images = bundle.model(*bundle.forward_inputs(torch.randn(4, 128), torch.tensor([0, 10, 50, 95])))
+    assert images.shape == (4, 3, 32, 32) and images.std() > 0.1, "real samples, not a constant"
+
+
+@pytest.mark.parametrize("options", every_kind(ratio=8), ids=str)
+def test_every_kind_is_the_identity_at_init_on_the_shipped_source(options):
+    bundle = ga.load_generator("cdcgan-emoji-32")
+    z, labels = torch.randn(3, 128), torch.tensor([1, 40, 90])
+    with torch.no_grad():
+        before = bundle.model(z, labels)
+    adapted = ga.inject(bundle.model, **options, example_inputs=bundle.example_inputs())
+    rows = ga.summary(adapted).rows
+    assert [r.layer for r in rows] == ["ConditionalBatchNorm2d"] * 3 + ["BatchNorm2d"]
+    with torch.no_grad():
+        assert torch.equal(adapted(z, labels), before)

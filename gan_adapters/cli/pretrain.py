@@ -58,6 +58,9 @@ def pretrain(  # long: typer declares each option as a parameter; the body is sh
         int | None,
         typer.Option(help="--report: training images scored against (a random subset). [default: all]"),
     ] = None,
+    licence: Annotated[
+        str | None, typer.Option(help="--report: the training images' licence, for the model card.")
+    ] = None,
     report_only: Annotated[
         bool,
         typer.Option(

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from gan_adapters.evaluation.evaluator import EvalConfig, Evaluator
-from gan_adapters.generators.sources import load_generator_file
+from gan_adapters.generators.sources import load_generator_file, save_generator_file
 from gan_adapters.images import make_grid, save_png
 from gan_adapters.training.data import load_image_tensor
 
@@ -21,13 +21,15 @@ def report(
     samples: int = 1000,
     per_class: int = 8,
     real: int | None = None,
+    card: dict | None = None,
 ) -> dict:
     """KID/FID of the EMA generator against its training set (`real` of its images drawn at random,
     all by default), and a sample grid per class (out/samples-per-class.png); the numbers also go
-    to out/report.json."""
+    to out/report.json and into the weight file's model card (with the entries of `card`, say
+    the images' licence), so a shipped file carries its scores."""
     out = Path(out)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    generator, card = load_generator_file(weights)
+    generator, stored = load_generator_file(weights)
     generator = generator.to(device)
     images, labels, classes = load_image_tensor(data)
     gen = torch.Generator().manual_seed(0)
@@ -45,7 +47,10 @@ def report(
         z = torch.randn(per_class, generator.config.z_dim, generator=gen).to(device)
         rows.append(generator(z, y).float().cpu())
     save_png(make_grid(torch.cat(rows), columns=per_class), out / "samples-per-class.png")
-    result = {"kid_x1000": 1000 * scores.kid, "kid_std_x1000": 1000 * scores.kid_std, "fid": scores.fid,
-              "generated": scores.generated, "real": scores.real, "classes": classes, "card": card}  # fmt: skip
+    numbers = {"kid_x1000": round(1000 * scores.kid, 2), "kid_std_x1000": round(1000 * scores.kid_std, 2),
+               "fid": round(scores.fid, 2), "generated": scores.generated, "real": scores.real}  # fmt: skip
+    card = stored | (card or {}) | {"report": numbers}
+    save_generator_file(generator.cpu(), Path(weights), card)
+    result = numbers | {"classes": classes, "card": card}
     (out / "report.json").write_text(json.dumps(result, indent=2))
     return result
