@@ -127,7 +127,21 @@ def _gan_step(gan: GANState, config: PretrainConfig, real, y, z, gen) -> dict[st
     gan.g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
     gan.g_opt.step()
-    return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+    return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+
+
+READ_EVERY = 10
+"""Steps between reads of the losses: each read waits for the GPU, so not every step."""
+
+
+def _read_losses(losses: dict, step: int, checkpoint: Path) -> dict[str, float]:
+    """The losses as floats (one wait for the device), refused when not finite."""
+    values = dict(zip(losses, torch.stack(list(losses.values())).tolist(), strict=True))
+    if not all(math.isfinite(v) for v in values.values()):
+        raise TrainingDivergedError(
+            f"losses became {values} by step {step}; {checkpoint} holds the last good state"
+        )
+    return values
 
 
 def _start(config: PretrainConfig, out: Path, resume: bool, init_from: str | Path | None) -> tuple:
@@ -191,17 +205,18 @@ def _pretrain(config: PretrainConfig, data, out: Path, resume: bool, init_from, 
         gen = step_generator(config.seed, step)
         index = torch.randint(len(images), (config.batch_size,), generator=gen).to(device)
         z = torch.randn(config.batch_size, config.model.z_dim, generator=gen).to(device)
-        losses = _gan_step(gan, config, images[index].float() / 127.5 - 1, labels[index], z, gen)
-        if not all(math.isfinite(v) for v in losses.values()):
-            raise TrainingDivergedError(
-                f"losses became {losses} at step {step}; {checkpoint_path} holds the last good state"
-            )
+        pending = _gan_step(gan, config, images[index].float() / 127.5 - 1, labels[index], z, gen)
         update_ema(gan.ema, gan.generator, 0.0 if step < config.ema_start else config.ema_decay)
         done = step + 1
-        if on_step is not None:
-            on_step(done, config.steps, losses, time.monotonic() - began)
-        if done % config.checkpoint_every == 0:
+        due = done % config.checkpoint_every == 0
+        if due or done % READ_EVERY == 0 or done == config.steps:  # always before a checkpoint
+            losses = _read_losses(pending, step, checkpoint_path)
+            if on_step is not None:
+                on_step(done, config.steps, losses, time.monotonic() - began)
+        if due:
             save()
+    if done > start and done % READ_EVERY and done != config.steps:  # stopped by the time budget
+        losses = _read_losses(pending, done - 1, checkpoint_path)
     save()
     return card
 
