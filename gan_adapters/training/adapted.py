@@ -104,7 +104,7 @@ def load_run(
     )
     if "class_embedding" in extras and bundle.class_embedding:
         replace_class_embedding(bundle, extras["class_embedding"])
-    bundle.model.eval()
+    bundle.model.to(best_device()).eval()  # beside the scoring network, not on the CPU while it runs on CUDA
     return AdaptedRun(bundle, extras.get("latents"), config, load_base)
 
 
@@ -167,16 +167,19 @@ def base_samples(run: AdaptedRun, count: int, seed: int = 0) -> torch.Tensor:
 
 @torch.no_grad()
 def generate(run: AdaptedRun, latents: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
-    """Images in [-1, 1] for the given latents, in batches."""
+    """Images in [-1, 1] for the given latents, in batches, on the CPU (made where the model is)."""
     bundle = run.bundle
     label = run.config.class_label if run.config is not None else None
+    device = next(bundle.model.parameters()).device
 
-    def labels(chunk: torch.Tensor) -> torch.Tensor | None:
-        return None if label is None else torch.full((chunk.shape[0],), label, device=chunk.device)
+    def images(chunk: torch.Tensor) -> torch.Tensor:
+        chunk = chunk.to(device)
+        labels = None if label is None else torch.full((chunk.shape[0],), label, device=device)
+        return bundle.standardise(bundle.model(*bundle.forward_inputs(chunk, labels))).float().cpu()
 
-    return torch.cat(
-        [
-            bundle.standardise(bundle.model(*bundle.forward_inputs(chunk, labels(chunk)))).float()
-            for chunk in latents.split(batch_size)
-        ]
-    )
+    return torch.cat([images(chunk) for chunk in latents.split(batch_size)])
+
+
+def best_device() -> torch.device:
+    """CUDA where there is one (where the scoring network runs too), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
