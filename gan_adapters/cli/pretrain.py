@@ -93,9 +93,8 @@ def pretrain(  # long: typer declares each option as a parameter; the body is sh
     if threads is not None:
         torch.set_num_threads(threads)
     if report_only:
-        result = make_report(
-            out / "generator-ema.safetensors", data, out, samples=report_samples, real=report_real
-        )
+        result = make_report(out / "generator-ema.safetensors", data, out, samples=report_samples,
+                             real=report_real, card={"licence": licence} if licence else None)  # fmt: skip
         console.print_json(json.dumps({k: v for k, v in result.items() if k not in ("classes", "card")}))
         return
     config = PretrainConfig(architecture=architecture, model={"resolution": resolution, "ch": ch},
@@ -117,7 +116,6 @@ def pretrain(  # long: typer declares each option as a parameter; the body is sh
         card = run_pretraining(config, data, out, resume=resume, init_from=init_from, on_step=on_step)
     console.print_json(json.dumps({k: v for k, v in card.items() if k != "classes"}))
     if report:
-        result = make_report(
-            out / "generator-ema.safetensors", data, out, samples=report_samples, real=report_real
-        )
+        result = make_report(out / "generator-ema.safetensors", data, out, samples=report_samples,
+                             real=report_real, card={"licence": licence} if licence else None)  # fmt: skip
         console.print_json(json.dumps({k: v for k, v in result.items() if k not in ("classes", "card")}))
