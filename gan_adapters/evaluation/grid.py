@@ -150,11 +150,12 @@ class SweepConfig:
 
     def unscorable(self) -> list[tuple[Domain, int, int]]:
         """(domain, images, held-out images left) of the sizes an "untrained" domain cannot score."""
+        counts = {d.name: count_images(d.data) for d in self.domains if d.real == UNTRAINED}
         return [
-            (d, n, count_images(d.data) - n)
+            (d, n, counts[d.name] - n)
             for d in self.domains
             for n in self.images
-            if d.real == UNTRAINED and count_images(d.data) - n < MIN_SCORED
+            if d.name in counts and counts[d.name] - n < MIN_SCORED
         ]
 
     def cells(self) -> list[tuple[Domain, Method, int, int]]:

@@ -7,7 +7,6 @@ same weights as its adapter.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,8 +75,6 @@ def load_domains(
         runs[name] = AdaptedRun(bundle, extras.get("latents"), config)
         embeddings[name] = extras.get("class_embedding") if bundle.class_embedding else None
     bundle.model.eval()
-    for run in runs.values():
-        run.bundle = bundle
     return Domains(runs, embeddings)
 
 
@@ -124,4 +121,4 @@ def use_domains(domains: Domains, weights: dict[str, float]) -> AdaptedRun:
         learned = model.get_submodule(domains.runs[first].bundle.class_embedding)
         with torch.no_grad():
             learned.embedding.copy_(sum(w * embeddings[k] for k, w in weights.items()))
-    return dataclasses.replace(domains.runs[first])
+    return domains.runs[first]
