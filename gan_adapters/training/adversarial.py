@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from gan_adapters.training.augment import apply_augmentation, draw_augmentation
-from gan_adapters.training.seeding import step_generator
+from gan_adapters.training.seeding import step_generator, to_device
 
 if TYPE_CHECKING:
     from gan_adapters.training.session import Session
@@ -29,9 +29,9 @@ def adversarial_parts(session: Session, step: int) -> dict[str, torch.Tensor]:
     prior = torch.randn((10 * count, *bundle.latent_shape), generator=gen)
     draws = [draw_augmentation(config.augment, batch, gen) for _ in range(3)]  # fake for G, real, fake for D
     mine = slice(accelerator.process_index, None, accelerator.num_processes)
-    local = indices[mine].to(device)
-    reconstruct = dict(indices=local, jitter=jitter[mine].to(device), prior=prior.to(device))
-    out = session.model(z=z[mine].to(device), **(reconstruct if config.reconstructs else {}))
+    local = to_device(indices[mine], device)
+    reconstruct = dict(indices=local, jitter=to_device(jitter[mine], device), prior=to_device(prior, device))
+    out = session.model(z=to_device(z[mine], device), **(reconstruct if config.reconstructs else {}))
     fake = out["random"].float()
 
     def critic(images: torch.Tensor, draw: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from gan_adapters.errors import ConfigError
+from gan_adapters.training.seeding import to_device
 
 AUGMENTATIONS = ("color", "translation", "cutout")
 _UNIFORMS = {"color": 3, "translation": 2, "cutout": 2}
@@ -39,7 +40,7 @@ def apply_augmentation(x: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch
     """Augment images (N, C, H, W) with draws of N rows from `draw_augmentation`."""
     n, h, w = x.shape[0], x.shape[2], x.shape[3]
     for op, u in draws.items():
-        u = u.to(x.device, x.dtype)
+        u = to_device(u, x.device).to(x.dtype)
         if op == "color":
             x = x + (u[:, 0, None, None, None] - 0.5)
             mean = x.mean(1, keepdim=True)

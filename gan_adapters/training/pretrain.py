@@ -27,7 +27,7 @@ from gan_adapters.generators.sources import load_generator_file, save_generator_
 from gan_adapters.serial import Serialisable
 from gan_adapters.training.augment import diff_augment
 from gan_adapters.training.data import load_image_tensor
-from gan_adapters.training.seeding import step_generator
+from gan_adapters.training.seeding import step_generator, to_device
 
 
 @dataclass
@@ -203,8 +203,8 @@ def _pretrain(config: PretrainConfig, data, out: Path, resume: bool, init_from, 
         if config.minutes is not None and time.monotonic() - began > 60 * config.minutes:
             break
         gen = step_generator(config.seed, step)
-        index = torch.randint(len(images), (config.batch_size,), generator=gen).to(device)
-        z = torch.randn(config.batch_size, config.model.z_dim, generator=gen).to(device)
+        index = to_device(torch.randint(len(images), (config.batch_size,), generator=gen), device)
+        z = to_device(torch.randn(config.batch_size, config.model.z_dim, generator=gen), device)
         pending = _gan_step(gan, config, images[index].float() / 127.5 - 1, labels[index], z, gen)
         update_ema(gan.ema, gan.generator, 0.0 if step < config.ema_start else config.ema_decay)
         done = step + 1

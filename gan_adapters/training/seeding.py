@@ -24,3 +24,11 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 def seed_global_rng(seed: int, step: int) -> None:
     """Reseed torch's global RNG (CPU and CUDA) for step `step`, apart from `step_generator`'s draws."""
     torch.manual_seed((seed * 1_000_003 + step) ^ 0x5EED_5EED)
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """`tensor` (drawn on the CPU) on `device`. To a GPU it goes from pinned memory without blocking:
+    a copy from pageable memory would first wait for every kernel already queued."""
+    if device.type != "cuda" or tensor.is_cuda:
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)

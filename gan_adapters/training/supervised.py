@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from gan_adapters.training.seeding import step_generator
+from gan_adapters.training.seeding import step_generator, to_device
 
 if TYPE_CHECKING:
     from gan_adapters.training.session import Session
@@ -21,7 +21,7 @@ def supervised_parts(session: Session, step: int) -> dict[str, torch.Tensor]:
     jitter = torch.randn((session.batch, *shape), generator=gen) * config.latent_jitter
     prior = torch.randn((10 * session.count, *shape), generator=gen)
     mine = slice(accelerator.process_index, None, accelerator.num_processes)
-    local = indices[mine].to(accelerator.device)
     device = accelerator.device
-    out = session.model(indices=local, jitter=jitter[mine].to(device), prior=prior.to(device))
+    local = to_device(indices[mine], device)
+    out = session.model(indices=local, jitter=to_device(jitter[mine], device), prior=to_device(prior, device))
     return session.reconstruction_parts(out, local)

@@ -193,6 +193,9 @@ def _train_step(session: Session, step: int) -> dict[str, float]:
     with accelerator.accumulate(session.model), accelerator.autocast():
         parts = adversarial_parts(session, step) if critic is not None else supervised_parts(session, step)
         loss = sum(value for name, value in parts.items() if name != "d_loss")
+        # Backward is queued before the losses are read (the step's one wait for the GPU); it only
+        # fills gradients, so a loss found not finite still stops the run before any update.
+        accelerator.backward(loss)
         losses = session.averaged(parts | {"loss": loss})
         if not all(math.isfinite(v) for v in losses.values()):
             raise TrainingDivergedError(session.divergence_message(step, losses["loss"]))
@@ -200,7 +203,6 @@ def _train_step(session: Session, step: int) -> dict[str, float]:
             if accelerator.is_main_process:
                 write_training_checkpoint(session, step, base_state)
             accelerator.wait_for_everyone()
-        accelerator.backward(loss)
         kill_point(f"step:{step}")
         # The generator steps before the critic's backward: under fp16 each optimizer step updates
         # the one GradScaler, so every backward must be unscaled by its own step, before the next update.
