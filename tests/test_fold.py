@@ -143,3 +143,55 @@ def test_scale_shift_folds_into_a_class_conditional_norms_gain_and_bias():
     assert calls == [6], "a conditional scale/shift depends on the condition: not folded"
     base = ga.unload(folded)
     assert all("forward" not in m.__dict__ for m in base.modules()), "unload removes the folding forward"
+
+
+class ConditionedBatchNorm(torch.nn.BatchNorm2d):
+    """A user's BatchNorm subclass with its own forward: it takes a condition and computes more."""
+
+    def __init__(self, channels: int, classes: int) -> None:
+        super().__init__(channels)
+        self.embed = torch.nn.Embedding(classes, channels)
+
+    def forward(self, x, y):
+        return super().forward(x) * (1 + self.embed(y)[:, :, None, None])
+
+
+class DoubledBatchNorm(torch.nn.BatchNorm2d):
+    def forward(self, x):
+        return 2 * super().forward(x)
+
+
+class TwoNorms(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 1)
+        self.conditioned = ConditionedBatchNorm(8, 3)
+        self.doubled = DoubledBatchNorm(8)
+
+    def forward(self, x, y):
+        return self.doubled(self.conditioned(self.conv(x), y))
+
+
+@pytest.mark.parametrize("options", [dict(kind="ssa"), dict(kind="apgc", group_size=4)], ids=str)
+def test_a_norm_subclass_with_its_own_forward_keeps_it_and_its_adapter_runs_after_it(options):
+    """Folding assumes the output is norm(x) * weight + bias, true only of torch's own forward: a
+    subclass's forward (a condition, a factor) must run, with its adapter after it, fold or not."""
+    torch.manual_seed(0)
+    model = TwoNorms().eval()
+    for norm in (model.conditioned, model.doubled):
+        norm.running_mean.normal_()
+        norm.running_var.uniform_(0.5, 2)
+    adapted = ga.inject(copy.deepcopy(model), conditional=True, fold="always", **options)
+    with torch.no_grad():
+        for parameter in ga.trainable_parameters(adapted):
+            parameter.normal_(std=0.3)
+    first, second = (m for m in adapted.modules() if isinstance(m, ga.Adapter))
+    assert first.conditional and not second.conditional, "the condition is read where the layer takes one"
+    x, y = torch.randn(4, 3, 5, 5), torch.tensor([0, 2, 1, 2])
+    with torch.no_grad():
+        h = first(ConditionedBatchNorm.forward(model.conditioned, model.conv(x), y), y)
+        expected = second(DoubledBatchNorm.forward(model.doubled, h))
+        torch.testing.assert_close(adapted(x, y), expected, atol=1e-6, rtol=1e-6)
+    if options["kind"] == "ssa":
+        report = ga.merge(adapted)
+        assert report.merged == [] and "own forward" in report.skipped["doubled"]

@@ -247,7 +247,7 @@ class PointwiseConv(Adapter):
 
     def path(self, x: torch.Tensor, after_norm: bool) -> str:
         """The path this call runs: the table's fastest allowed by `fold` and `pointwise_impl`."""
-        fold = self.fold if after_norm and not self.conditional else "never"
+        fold = self.fold if after_norm else "never"  # a site that folds passes no condition
         dtype = (
             torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
         )

@@ -31,8 +31,17 @@ def is_conditional_norm(module: nn.Module) -> bool:
     )
 
 
+def runs_torch_norm_forward(module: nn.Module) -> bool:
+    """Whether `module` is a torch norm layer whose forward is torch's own: only then is its output
+    exactly norm(x) * weight + bias, so an adapter can fold into it. A subclass with its own forward
+    (one that takes a condition, or computes more) keeps it, and its adapter runs after it."""
+    return isinstance(module, nn.modules.batchnorm._NormBase) and type(module).forward.__module__.startswith(
+        "torch.nn."
+    )
+
+
 def _folds(module: nn.Module) -> bool:
-    return isinstance(module, _BatchNorm) or is_conditional_norm(module)
+    return (isinstance(module, _BatchNorm) and runs_torch_norm_forward(module)) or is_conditional_norm(module)
 
 
 def norm_fold(module: nn.Module, slot: AdapterSlot | None, input: torch.Tensor) -> tuple[Adapter, str] | None:
@@ -111,7 +120,7 @@ def attach_slot(module: nn.Module, slot: AdapterSlot) -> None:
     """Make `slot` a child of a module site and apply it to the module's output: a norm site that
     can fold gets its site forward (an attribute of this one instance), any other a forward hook."""
     module.add_module(SLOT_ATTRIBUTE, slot)
-    if isinstance(module, _BatchNorm):
+    if isinstance(module, _BatchNorm) and runs_torch_norm_forward(module):
         module.forward = types.MethodType(batch_norm_site_forward, module)
     elif is_conditional_norm(module):
         module.forward = types.MethodType(conditional_norm_site_forward, module)

@@ -15,7 +15,7 @@ from torch import nn
 
 from gan_adapters.errors import AdapterStateError
 from gan_adapters.surgery.adapters import Adapter
-from gan_adapters.surgery.hooks import detach_slot
+from gan_adapters.surgery.hooks import detach_slot, runs_torch_norm_forward
 from gan_adapters.surgery.manage import unload
 from gan_adapters.surgery.slots import AdapterSlot
 from gan_adapters.surgery.state import require_state, slots_of
@@ -37,7 +37,7 @@ def _why_not(site, adapter: Adapter, module: nn.Module | None) -> str | None:
         return reason
     if module is None:
         return f"inline {site.class_name} call: no layer owns an affine to fold into"
-    if not isinstance(module, nn.modules.batchnorm._NormBase):
+    if not runs_torch_norm_forward(module):
         return f"{type(module).__name__} computes its affine in its own forward; folding would not be exact"
     if not module.affine:
         return f"{type(module).__name__} has no affine parameters to fold into (affine=False)"
