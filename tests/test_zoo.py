@@ -69,10 +69,17 @@ def tiny_tensor(path):
     return path
 
 
-def test_pretraining_runs_resumes_and_ships_an_fp16_generator(tmp_path):
+def tiny_pretrain_config(**overrides) -> PretrainConfig:
+    base = dict(architecture="biggan", model=BigGANConfig(resolution=32, ch=4, z_dim=16), batch_size=4, steps=3,
+                checkpoint_every=2, ema_start=1)  # fmt: skip
+    return PretrainConfig(**(base | overrides))
+
+
+def pretrain_resume_and_ship(tmp_path, precision: str = "no"):
+    """A tiny BigGAN pretrained for 3 steps, resumed to 5; its shipped EMA generator generates on
+    the CPU and loads as the source model. The generator file's path (the GPU suite runs this too)."""
     data = tiny_tensor(tmp_path / "tiny.safetensors")
-    config = PretrainConfig(architecture="biggan", model=BigGANConfig(resolution=32, ch=4, z_dim=16),
-                            batch_size=4, steps=3, checkpoint_every=2, ema_start=1)  # fmt: skip
+    config = tiny_pretrain_config(precision=precision)
     first = pretrain(config, data, tmp_path / "run")
     assert first["steps"] == 3 and all(torch.isfinite(torch.tensor(v)) for v in first["final"].values())
     config.steps = 5
@@ -82,10 +89,16 @@ def test_pretraining_runs_resumes_and_ships_an_fp16_generator(tmp_path):
     generator, card = load_generator_file(weights)
     assert card["steps"] == 5
     with torch.no_grad():
-        assert generator(torch.randn(2, 16), torch.tensor([0, 2])).shape == (2, 3, 32, 32)
+        images = generator(torch.randn(2, 16), torch.tensor([0, 2]))
+    assert images.shape == (2, 3, 32, 32) and bool(images.isfinite().all())
     bundle = ga.load_generator("biggan-emoji-64", weights=str(weights))
     assert bundle.class_embedding == "shared" and bundle.num_classes == 3
+    return weights
 
+
+def test_pretraining_runs_resumes_and_ships_an_fp16_generator(tmp_path):
+    weights = pretrain_resume_and_ship(tmp_path)
+    data = tmp_path / "tiny.safetensors"
     result = report(weights, data, tmp_path / "run", samples=6, per_class=2, real=10, card={"licence": "CC0"})
     assert result["generated"] == 6 and result["real"] == 10 and math.isfinite(result["fid"])
     assert result["kid_x1000"] != 0 and result["card"]["steps"] == 5
@@ -97,8 +110,7 @@ def test_pretraining_runs_resumes_and_ships_an_fp16_generator(tmp_path):
     # What a GPU window brings back (files under 15 MB) lets the next window go on from step 5.
     shards = sorted(p.name for p in (tmp_path / "run").glob("weights-*.safetensors"))
     assert shards == ["weights-0.safetensors"]
-    config.steps = 7
-    carried = pretrain(config, data, tmp_path / "next", init_from=tmp_path / "run")
+    carried = pretrain(tiny_pretrain_config(steps=7), data, tmp_path / "next", init_from=tmp_path / "run")
     assert carried["steps"] == 7, "continued from the brought-back step"
     from gan_adapters.files import read_shards
 
