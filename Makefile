@@ -51,10 +51,10 @@ demo-faces: $(STAMP)
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .ruff_cache *.egg-info
 
-# GPU windows (bench/gpu_queue.sh): the wheels the device lacks, for its Python 3.12 (carry .whl),
-# and the pretraining data (carry data/; needs Debian's fonts-noto-color-emoji and unicode-data).
-GPU_WHEELS := typer==0.16.0 click==8.1.8 rich==13.9.4 markdown-it-py==3.0.0 mdurl==0.1.2 pygments==2.19.1 \
-	shellingham==1.5.4 tomli-w==1.2.0 pytest==8.3.5 pluggy==1.5.0 iniconfig==2.1.0
+# GPU windows (bench/gpu_queue.sh): the wheels the device lacks, for its Python 3.12 (carry .whl).
+# Only those: it has typer, rich, click and pytest of its own, and older copies would shadow them.
+# Needs the pretraining data too (carry data/; needs Debian's fonts-noto-color-emoji and unicode-data).
+GPU_WHEELS := tomli-w==1.2.0
 
 # The perceptual backbone's wheels (17 MB) go apart, into .whl-perceptual: items 3 and 4 carry them,
 # item 1 does not need them and carries its data and a resumed run's weights within the 64 MiB.

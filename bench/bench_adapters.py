@@ -74,6 +74,10 @@ def timer(device: torch.device):
 def run_variant(args, variant: str, mode: str, precision: str) -> dict:
     device = torch.device(args.device)
     model = build(args, variant)
+    if mode == "compiled":
+        import torch._dynamo as dynamo
+
+        dynamo.reset()  # each variant its own graphs: shared, they use up the recompile limit and go eager
     forward = torch.compile(model) if mode == "compiled" else model
     latents = torch.zeros(args.batch, args.z_dim, device=device, requires_grad=True)
     labels = torch.zeros(args.batch, dtype=torch.long, device=device)
@@ -138,26 +142,39 @@ def main() -> None:
         "--targets", default="ConditionalBatchNorm2d", help="or BatchNorm2d, where folding applies"
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results.md"))
+    parser.add_argument(
+        "--seconds", type=float, default=float("inf"), help="stop before a row that would end past this"
+    )
     args = parser.parse_args()
     if args.device == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
-    rows = []
-    for mode in args.modes.split(","):
-        for precision in args.precisions.split(","):
-            for variant in ["base", *[v for v in args.variants.split(",") if v != "base"]]:
-                rows.append(run_variant(args, variant, mode, precision))
-                print(json.dumps(rows[-1]), flush=True)
+    planned = [(mode, precision, variant) for mode in args.modes.split(",") for precision in args.precisions.split(",")
+               for variant in ["base", *[v for v in args.variants.split(",") if v != "base"]]]  # fmt: skip
+    began, longest, rows = time.monotonic(), 0.0, []
+    for mode, precision, variant in planned:
+        if rows and time.monotonic() - began + 1.5 * longest > args.seconds:  # the base row always
+            print(f"stopped before the deadline ({args.seconds:.0f} s): {len(rows)} of {len(planned)} rows")
+            break
+        started = time.monotonic()
+        rows.append(run_variant(args, variant, mode, precision))
+        longest = max(longest, time.monotonic() - started)
+        print(json.dumps(rows[-1]), flush=True)
+        write(args, rows, len(planned))  # every row as it is measured: a window cut short keeps them
+    if rows:
+        print(args.out.read_text())
+
+
+def write(args, rows: list[dict], planned: int) -> None:
+    """The table so far, as markdown (OUT) and JSON beside it."""
     device = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     header = (f"BigGAN {args.resolution} px, ch={args.ch}, batch {args.batch}, channels_last, adapters after "
-              f"{args.targets}; {device}; "
-              f"torch {torch.__version__}; medians of {args.reps} after {args.warmup} warm-up")  # fmt: skip
-    text = f"{header}\n\n{table(rows)}\n"
+              f"{args.targets}; {device}; torch {torch.__version__}; TF32 {args.device == 'cuda'}; "
+              f"medians of {args.reps} after {args.warmup} warm-up; {len(rows)} of {planned} rows")  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    args.out.write_text(f"{header}\n\n{table(rows)}\n")
     args.out.with_suffix(".json").write_text(json.dumps({"header": header, "rows": rows}, indent=2))
-    print(text)
 
 
 if __name__ == "__main__":

@@ -1,40 +1,61 @@
 #!/usr/bin/env bash
-# One GPU window = one item of the GPU queue (issue: "On the GPU, where users train"), one command,
-# at most 9 minutes, everything it produces under OUT (at most 8 files of 16 MB come back).
+# One GPU window = one item of the GPU queue, one command, at most 9 minutes; everything it makes
+# goes under OUT (at most 8 files of 16 MiB come back). Each step is limited to the time left, and
+# what a step measures is written as it is measured, so an item cut short still brings back rows.
 #
 #   bench/gpu_queue.sh ITEM OUT [--dry-run]
+#   bench/gpu_queue.sh carry ITEM        # the paths to name in the device tool's `carry`
 #
 #   1  pretrain the biggan-emoji-64 source: 20 s to measure images/s, then train for the minutes
 #      left (bf16, EMA, DiffAugment); goes on from bench/gpu-results/pretrain/ when an earlier
 #      window brought weights back. Brings back generator-ema.safetensors (fp16), weights-N
 #      (G and D, fp16, for the next window), card.json and the log. The KID/FID report and the
-#      per-class grid are made here, on the CPU, afterwards (the FID Inception does not fit the
-#      64 MiB that travels): gan-adapters-report, see docs/zoo.md.
-#   2  the CUDA test suite (pytest -m cuda), the path table (bench/bench_pointwise.py: copy
-#      OUT/pointwise_paths.json over gan_adapters/surgery/) and the adapter benchmark
-#      (bench/bench_adapters.py), after the class-conditional BNs and, for the folds, inside them.
-#   3  the research sweep on the seed-like source (bench/research_window.py): the first window
+#      per-class grid are made here, on the CPU, afterwards (gan-adapters-report, docs/zoo.md).
+#   2  the CUDA tests (pytest -m cuda, tests/gpu/): stopped at the window's limit; pytest.xml and
+#      the exit status come back, and the item fails when a test does.
+#   3  the path table (bench/bench_pointwise.py: copy OUT/pointwise_paths.json over
+#      gan_adapters/surgery/) and what inductor fuses (bench/inspect_fusion.py, in log.txt).
+#   4  the adapter benchmark, adapters after each class-conditional BN (the research's placement):
+#      bf16, eager then compiled (bench/bench_adapters.py; bench.md, a row as it is measured).
+#   5  the same for the folds, adapters after the BN inside each (bench-folds.md).
+#   6  the research sweep on the seed-like source (bench/research_window.py): the first window
 #      times a cell and sets the steps per cell; each trains the cells that fit (seed 0 of every
-#      domain first) and brings back cells.tar.gz and steps.txt. Here: unpack both into
-#      bench/gpu-results/research/, then python bench/research_window.py --score (CPU).
-#   4  time to adapt (bench/time_to_adapt.py): gan-adapters finetune on BigGAN-128's shape for the
+#      domain first) and brings back the new cells (cells-N.tar.gz, fp16, < 15 MiB each) and
+#      steps.txt. Here: unpack them into bench/gpu-results/research/, then
+#      python bench/research_window.py --score (CPU).
+#   7  time to adapt (bench/time_to_adapt.py): gan-adapters finetune on BigGAN-128's shape for the
 #      paper's schedule, eager and compiled, each stopped after half the window: start-up,
 #      ms a step, images/s and the projected 10,000-step time.
 #
-# On the device: the repository is the working directory, PyTorch and accelerate are installed,
-# nothing else is; `make gpu-wheels` puts the few wheels it needs into .whl (carry it; items 3
-# and 4 also carry .whl-perceptual, the EfficientNet-Lite0 loss network), and
-# `make gpu-data` renders data/emoji-64-train.safetensors.gz (carry data/ for item 1).
-# --dry-run runs the same steps on the CPU at toy sizes in seconds (tested in CI).
+# On the device: the repository is the working directory and its python3 has PyTorch, accelerate,
+# typer, rich and pytest; `make gpu-wheels` puts what it lacks into .whl (tomli-w) and
+# .whl-perceptual (the EfficientNet-Lite0 loss network and critic features), and `make gpu-data`
+# renders data/emoji-64-train.safetensors.gz (item 1). `carry ITEM` says which of them an item needs.
+# --dry-run runs the same steps on the CPU at toy sizes in seconds (tested in CI), and checks that
+# what would travel (the tree and the carry) and what comes back fit the device's limits.
 set -euo pipefail
+
+carry_of() {
+  case "$1" in
+    1) echo .whl data ;;
+    2|6|7) echo .whl .whl-perceptual ;;
+    3|4|5) echo .whl ;;
+    *) echo "queue item $1 is not prepared yet (see the GPU queue issue)"; return 2 ;;
+  esac
+}
+
+if [ "${1:-}" = "carry" ]; then
+  carry_of "${2:?usage: bench/gpu_queue.sh carry ITEM}"
+  exit
+fi
 item=${1:?usage: bench/gpu_queue.sh ITEM OUT [--dry-run]}
 out=${2:?usage: bench/gpu_queue.sh ITEM OUT [--dry-run]}
 dry=${3:-}
+carry=$(carry_of "$item") || { echo "$carry"; exit 2; }
 mkdir -p "$out"
-log="$out/log.txt"
-exec > >(tee -a "$log") 2>&1
 began=$(date +%s)
 budget=$((9 * 60))
+left() { echo $((budget - ($(date +%s) - began))); }
 
 if [ "$dry" = "--dry-run" ]; then
   python=${PYTHON:-.venv/bin/python}
@@ -48,9 +69,12 @@ else
   fi
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-"$python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')"
-left() { echo $((budget - ($(date +%s) - began))); }
 
+run_item() {
+  set -e
+  # shellcheck disable=SC2086
+  [ "$dry" = "--dry-run" ] && "$python" bench/window_check.py carry $carry
+  "$python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')"
 case "$item" in
   1)
     data=data/emoji-64-train.safetensors.gz
@@ -80,23 +104,38 @@ PY
     rm -rf "$out/probe" "$out/run" "$out/toy.safetensors.gz"  # checkpoints are too big to come back
     ;;
   2)
-    "$python" -m pytest -q -m cuda tests/gpu -p no:cacheprovider | tee "$out/pytest.txt" || true
-    # The path table first (a minute): fold="fast" and pointwise_impl="auto" read it.
-    paths=(--out "$out")
-    [ "$dry" = "--dry-run" ] && paths+=(--device cpu --batch 1 --sites 16:4 --group-sizes 4 --reps 1 --warmup 1)
-    timeout "$(left)" "$python" bench/bench_pointwise.py "${paths[@]}"
-    # What inductor fuses (the ReLU into the adapter's last pass; its table goes to log.txt).
-    # Not in the dry run: tests/test_compile.py runs the same function on the CPU.
-    [ "$dry" = "--dry-run" ] || timeout "$(left)" "$python" bench/inspect_fusion.py || true
-    # Research placement (after each class-conditional BN), then the folds (after its inner BN).
-    bench=(--precisions bf16)
-    [ "$dry" = "--dry-run" ] && bench=(--device cpu --resolution 32 --ch 4 --batch 2 --reps 1 --warmup 1 --precisions fp32 --modes eager)
-    timeout "$(left)" "$python" bench/bench_adapters.py "${bench[@]}" --out "$out/bench.md" \
-      --variants "base,ssa,apgc r2,apgc r4,apgc r8,apc"
-    timeout "$(left)" "$python" bench/bench_adapters.py "${bench[@]}" --out "$out/bench-folds.md" \
-      --targets BatchNorm2d --variants "base,ssa,ssa unfolded,apgc r4,apgc r4 folded"
+    # The CUDA tests, stopped at the window's limit; the item's status is pytest's.
+    set +e
+    timeout "$(( $(left) - 20 ))" "$python" -m pytest -q -m cuda tests/gpu -p no:cacheprovider -rfEs \
+      --durations=15 --junitxml "$out/pytest.xml"
+    tests=$?
+    set -e
+    echo "pytest exit status $tests (124: stopped at the window's limit)"
+    [ "$tests" -eq 0 ] || exit "$tests"
     ;;
   3)
+    # The path table (a minute): fold="fast" and pointwise_impl="auto" read it.
+    paths=(--out "$out")
+    [ "$dry" = "--dry-run" ] && paths+=(--device cpu --batch 1 --sites 16:4 --group-sizes 4 --reps 1 --warmup 1)
+    timeout "$(( $(left) - 10 ))" "$python" bench/bench_pointwise.py "${paths[@]}"
+    # What inductor fuses (the ReLU into the adapter's last pass; its table goes to log.txt).
+    # Not in the dry run: tests/test_compile.py runs the same function on the CPU.
+    [ "$dry" = "--dry-run" ] || timeout "$(( $(left) - 10 ))" "$python" bench/inspect_fusion.py
+    ;;
+  4|5)
+    # Item 4: adapters after each class-conditional BN (the research's placement); item 5: after
+    # its inner BN, where the folds apply. Each row is written as it is measured.
+    bench=(--precisions bf16 --modes eager,compiled)
+    [ "$dry" = "--dry-run" ] && bench=(--device cpu --resolution 32 --ch 4 --batch 2 --reps 1 --warmup 1 \
+      --precisions fp32 --modes eager)
+    if [ "$item" = 4 ]; then
+      bench+=(--out "$out/bench.md" --variants "base,ssa,apgc r2,apgc r4,apgc r8,apc")
+    else
+      bench+=(--out "$out/bench-folds.md" --targets BatchNorm2d --variants "base,ssa,ssa unfolded,apgc r4,apgc r4 folded")
+    fi
+    timeout "$(( $(left) - 10 ))" "$python" bench/bench_adapters.py "${bench[@]}" --seconds "$(( $(left) - 30 ))"
+    ;;
+  6)
     # The research sweep on the seed-like source, trained here, scored on the CPU afterwards.
     template=recipes/research-emoji-biggan.toml
     previous=bench/gpu-results/research
@@ -124,12 +163,12 @@ open(recipe, "wb").write(tomli_w.dumps(data).encode())
 PY
       extra=(--probe-steps 2 --step-choices 4,2)
     elif [ ! -f bench/gpu-results/pretrain/generator-ema.safetensors ]; then
-      echo "item 3 needs the source model: run item 1 first (bench/gpu-results/pretrain/)"; exit 2
+      echo "item 6 needs the source model: run item 1 first (bench/gpu-results/pretrain/)"; exit 2
     fi
     "$python" bench/research_window.py --template "$template" --previous "$previous" --out "$out" \
       --seconds "$(( $(left) - 20 ))" "${extra[@]}"
     ;;
-  4)
+  7)
     # Time to adapt: the CLI on BigGAN-128's shape, eager then compiled, half the window each.
     adapt=(--out "$out" --seconds-per-mode "$(( ($(left) - 30) / 2 ))")
     [ "$dry" = "--dry-run" ] && adapt=(--out "$out" --seconds-per-mode 7 --resolution 32 --ch 4 \
@@ -137,8 +176,13 @@ PY
     "$python" bench/time_to_adapt.py "${adapt[@]}"
     rm -rf "$out/work"
     ;;
-  *)
-    echo "queue item $item is not prepared yet (see the GPU queue issue)"; exit 2
-    ;;
 esac
-echo "item $item done in $(( $(date +%s) - began )) s; results in $out"
+  echo "item $item done in $(( $(date +%s) - began )) s; results in $out"
+}
+
+# A pipeline, not a process substitution: bash waits for tee, so the log is whole when this returns.
+set +e
+run_item 2>&1 | tee -a "$out/log.txt"
+status=${PIPESTATUS[0]}
+"$python" bench/window_check.py out "$out" || status=1
+exit "$status"

@@ -8,8 +8,9 @@ The first window times a probe cell (`apc`, the slowest kind, 25 images) and set
 cell: the most of STEP_CHOICES at which one domain's seed-0 cells fit in what is left of the
 window. steps.txt keeps that for every later window and for the scoring. Then it trains seed 0
 of every domain, then the other seeds (sweep order `by-seed`, `--stage train --time-limit`),
-starting from the cells earlier windows brought back, and packs every cell without its checkpoints into
-OUT/cells.tar.gz (adapters, latents, recipe, metrics: kilobytes a cell).
+starting from the cells earlier windows brought back, and packs the cells it trained, without their
+checkpoints, into OUT/cells-1.tar.gz, cells-2.tar.gz, ... (adapters and latents in fp16, recipe,
+metrics; each part under 15 MiB). Here: unpack every part into bench/gpu-results/research/.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ import tarfile
 import time
 from pathlib import Path
 
+from safetensors import safe_open
+from safetensors.torch import save_file
+
 from gan_adapters.evaluation.cells import cell_name
 from gan_adapters.evaluation.evaluator import Evaluator
 from gan_adapters.evaluation.grid import SweepConfig
@@ -33,6 +37,8 @@ RESULTS = Path("bench/gpu-results/research")
 STEP_CHOICES = (10_000, 5_000, 3_000, 2_000, 1_000, 500)
 PROBE_STEPS = 60
 PACKED = ("adapters.safetensors", "run.json", "config.toml", "metrics.csv")
+PART_BYTES = 15 * 2**20
+"""A part of the packed cells, before compression: under the 16 MiB a file from a window may be."""
 
 
 def sized(config: SweepConfig, steps: int) -> SweepConfig:
@@ -93,15 +99,44 @@ def window(args) -> None:
     if left() > 60:
         run_sweep(full, sweep, stage="train", time_limit=left() - 45, cell_seconds=estimate, trust_code=True)
     done = trained_cells(full, sweep)
-    with tarfile.open(args.out / "cells.tar.gz", "w:gz") as tar:
-        for cell in done:
-            for name in PACKED:
-                tar.add(sweep / "cells" / cell_name(*cell) / name, f"cells/{cell_name(*cell)}/{name}")
+    new = [cell_name(*cell) for cell in done if not (args.previous / "cells" / cell_name(*cell)).is_dir()]
+    parts = pack(sweep / "cells", new, args.out)
     shutil.rmtree(sweep)
     shutil.rmtree(args.out / "probe", ignore_errors=True)
-    print(
-        f"{len(done)} of {len(full.cells())} cells trained at {steps} steps; packed in {args.out / 'cells.tar.gz'}"
-    )
+    print(f"{len(done)} of {len(full.cells())} cells trained at {steps} steps, {len(new)} in this window; "
+          f"packed in {', '.join(p.name for p in parts) or 'nothing'}")  # fmt: skip
+
+
+def pack(cells: Path, names: list[str], out: Path, part_bytes: int = PART_BYTES) -> list[Path]:
+    """The named cells, without checkpoints and with their adapter files in fp16, in
+    OUT/cells-1.tar.gz, cells-2.tar.gz, ... of at most `part_bytes` before compression each."""
+    groups: list[list[tuple[str, dict[str, Path]]]] = []
+    size = 0
+    for name in names:
+        files = {n: cells / name / n for n in PACKED} | {"adapters.safetensors": halved(cells / name)}
+        cell_bytes = sum(f.stat().st_size for f in files.values())
+        if not groups or size + cell_bytes > part_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append((name, files))
+        size += cell_bytes
+    parts = [out / f"cells-{i}.tar.gz" for i in range(1, len(groups) + 1)]
+    for part, group in zip(parts, groups, strict=True):
+        with tarfile.open(part, "w:gz") as tar:
+            for name, files in group:
+                for file_name, path in files.items():
+                    tar.add(path, f"cells/{name}/{file_name}")
+    return parts
+
+
+def halved(cell: Path) -> Path:
+    """The cell's adapter file with its float tensors (adapters, latents) in fp16, beside it."""
+    half = cell / "adapters-fp16.safetensors"
+    with safe_open(str(cell / "adapters.safetensors"), "pt") as handle:
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+        metadata = handle.metadata()
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}, str(half), metadata)
+    return half
 
 
 def score(args, evaluator: Evaluator | None = None) -> None:

@@ -43,6 +43,6 @@ def replace_class_embedding(bundle: GeneratorBundle, initial: torch.Tensor | Non
             f"a learned class embedding of shape {tuple(initial.shape)} does not fit {bundle.name}, "
             f"whose class embeddings have shape {tuple(mean.shape)}"
         )
-    learned = LearnedEmbedding(mean if initial is None else initial)
+    learned = LearnedEmbedding(mean if initial is None else initial.to(mean.dtype))
     swap_submodule(bundle.model, bundle.class_embedding, learned.to(next(original.parameters()).device))
     return learned
