@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 from safetensors import safe_open
+from safetensors.torch import save_file
 
 import gan_adapters as ga
 from gan_adapters.errors import DataError, RunFolderError, TrainingDivergedError
@@ -115,6 +116,16 @@ def test_class_conditional_generator_learns_one_class_embedding(tmp_path):
     fresh_mean = tiny_biggan_deep().model.embeddings.weight.mean(1)
     assert not torch.allclose(tensors["extra/class_embedding"], fresh_mean), "the embedding trained"
     assert len(ga.summary(run.bundle.model).rows) == 21
+
+    # Shared in fp16 (as GPU windows bring cells back): it loads into the model's own dtypes.
+    with safe_open(str(result.paths.adapters), "pt") as handle:
+        metadata = handle.metadata()
+    save_file({k: v.half() for k, v in tensors.items()}, str(result.paths.adapters), metadata=metadata)
+    halved = load_run(result.paths.root, trust_code=True)
+    assert halved.bundle.model.embeddings.embedding.dtype == torch.float32 == halved.latents.dtype
+    assert torch.equal(
+        halved.bundle.model.embeddings.embedding.detach(), tensors["extra/class_embedding"].half().float()
+    )
 
 
 def test_existing_run_folder_is_not_overwritten_without_asking(tmp_path):
