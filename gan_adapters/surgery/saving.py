@@ -99,9 +99,10 @@ def read_adapter_file(
 
 
 def read_extras(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The extra tensors saved with an adapter (see `save_adapters`)."""
+    """The extra tensors saved with an adapter (see `save_adapters`), floats in float32 whatever
+    they were stored in (fp16 halves a shared file)."""
     _, tensors = read_adapter_file(path, prefix=EXTRA_PREFIX)
-    return {k[len(EXTRA_PREFIX) :]: v for k, v in tensors.items()}
+    return {k[len(EXTRA_PREFIX) :]: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
 
 
 def _is_fingerprint(entry: object) -> bool:

@@ -105,8 +105,7 @@ def load_run(
     if "class_embedding" in extras and bundle.class_embedding:
         replace_class_embedding(bundle, extras["class_embedding"])
     bundle.model.to(best_device()).eval()  # beside the scoring network, not on the CPU while it runs on CUDA
-    latents = extras.get("latents")  # stored in any float dtype (fp16 halves a shared file)
-    return AdaptedRun(bundle, None if latents is None else latents.float(), config, load_base)
+    return AdaptedRun(bundle, extras.get("latents"), config, load_base)
 
 
 PRIORS = ("auto", "fitted", "normal")

@@ -6,24 +6,17 @@ one): `bench/gpu_queue.sh 2` runs them in a GPU window."""
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the CPU suite's helpers
+from cuda_only import CUDA_ONLY
 from kinds import every_kind
+from test_fold import count_adapter_calls
 
 import gan_adapters as ga
 from gan_adapters.surgery.pointwise import POINTWISE_IMPLEMENTATIONS
 
-pytestmark = [
-    pytest.mark.cuda,
-    pytest.mark.skipif(
-        not torch.cuda.is_available(), reason="no CUDA GPU here: run `bench/gpu_queue.sh 2` on one"
-    ),
-]
+pytestmark = CUDA_ONLY
 
 CHANNELS = 48
 PATH_TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 3e-2}
@@ -58,14 +51,6 @@ def test_inject_is_the_exact_identity_under_bf16_and_tf32(tf32, options):
         before = model(*inputs)
         after = ga.inject(model, **options)(*inputs)
     assert torch.equal(before, after)
-
-
-def _count_adapter_passes(model) -> list[int]:
-    calls = [0]
-    for module in model.modules():
-        if isinstance(module, ga.Adapter):
-            module.register_forward_hook(lambda *a: calls.__setitem__(0, calls[0] + 1))
-    return calls
 
 
 def _reference(x: torch.Tensor, norm, delta, bias, weights: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -108,7 +93,7 @@ def test_every_path_computes_bn_then_the_adapter_on_cuda(
     with torch.no_grad():
         installed.delta.copy_(delta)
         installed.bias.copy_(bias)
-    passes = _count_adapter_passes(site)
+    passes = count_adapter_calls(site)
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
         out = site(x.cuda().contiguous(memory_format=layout))
     (out.float() * weights.cuda()).sum().backward()

@@ -25,23 +25,16 @@ import os
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the CPU suite's helpers
+from cuda_only import CUDA_ONLY
 from test_training import adapter_file_tensors, conv_dtypes, tiny_config
 
 from gan_adapters.generators.sources import load_generator_file
 from gan_adapters.training.trainer import train
 
-pytestmark = [
-    pytest.mark.cuda,
-    pytest.mark.skipif(
-        not torch.cuda.is_available(), reason="no CUDA GPU here: run `bench/gpu_queue.sh 2` on one"
-    ),
-]
+pytestmark = CUDA_ONLY
 
 STEPS = 4
 AGAINST_CPU = 1e-3
