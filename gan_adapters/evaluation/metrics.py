@@ -1,4 +1,4 @@
-"""Sample-quality metrics on Inception features: KID, KMMD and FID.
+"""Sample-quality metrics on Inception features: KID, KMMD, FID, and precision/recall/density/coverage.
 
 - KID (Binkowski et al. 2018): the unbiased MMD^2 estimator with the cubic polynomial kernel
   k(x, y) = (x.y / d + 1)^3, averaged over random subsets of min(1000, n, m) images (of half
@@ -10,6 +10,9 @@
 - FID: |mu_1 - mu_2|^2 + tr(S_1 + S_2 - 2 (S_1 S_2)^(1/2)), the trace of the square root taken
   from the eigenvalues of S_1 S_2 in float64. Only meaningful with many samples.
 
+- Precision, recall, density and coverage (`manifold.py`): fidelity and diversity apart, on
+  k-NN balls (k = 5), for sets of more than k images each.
+
 The metrics read features (N, D); `features.py` computes them from images.
 """
 
@@ -18,6 +21,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
+
+from gan_adapters.evaluation.manifold import DEFAULT_NEIGHBOURS, manifold
 
 
 @dataclass
@@ -34,6 +39,13 @@ class Scores:
     spread_generated: float = 0.0
     """Mean pairwise feature distance within the generated set (0: every image the same)."""
     spread_real: float = 0.0
+    precision: float | None = None
+    """Fraction of samples inside the real images' k-NN manifold (None: a set of k images or fewer)."""
+    recall: float | None = None
+    """Fraction of real images inside the samples' k-NN manifold."""
+    density: float | None = None
+    coverage: float | None = None
+    """Fraction of real images with a sample inside their k-NN ball."""
 
     def to_dict(self) -> dict[str, float]:
         """Plain data."""
@@ -136,11 +148,25 @@ def score(
     kid_subsets: int = 100,
     kid_subset_size: int = 1000,
     seed: int = 0,
+    neighbours: int = DEFAULT_NEIGHBOURS,
 ) -> Scores:
-    """KID, KMMD and FID of generated features against real features."""
+    """KID, KMMD, FID, and (for more than `neighbours` images a side) precision, recall, density
+    and coverage of generated features against real features."""
     kid_mean, kid_std = kid(generated, real, kid_subsets, kid_subset_size, seed)
     kmmd_value, bandwidth = kmmd(generated, real, kmmd_bandwidth)
-    return Scores(
-        kid_mean, kid_std, kmmd_value, fid(generated, real), bandwidth, len(generated), len(real),
-        spread(generated), spread(real),
-    )  # fmt: skip
+    scores = Scores(
+        kid=kid_mean,
+        kid_std=kid_std,
+        kmmd=kmmd_value,
+        fid=fid(generated, real),
+        kmmd_bandwidth=bandwidth,
+        generated=len(generated),
+        real=len(real),
+        spread_generated=spread(generated),
+        spread_real=spread(real),
+    )
+    if min(len(generated), len(real)) > neighbours:
+        found = manifold(generated, real, neighbours)
+        scores.precision, scores.recall = found.precision, found.recall
+        scores.density, scores.coverage = found.density, found.coverage
+    return scores

@@ -27,6 +27,7 @@ from gan_adapters.generators.sources import load_generator_file, save_generator_
 from gan_adapters.serial import Serialisable
 from gan_adapters.training.augment import diff_augment
 from gan_adapters.training.data import load_image_tensor
+from gan_adapters.training.projected import ProjectedDiscriminator
 from gan_adapters.training.seeding import step_generator, to_device
 
 
@@ -53,6 +54,13 @@ class PretrainConfig(Serialisable):
     precision: str = "no"
     seed: int = 0
     checkpoint_every: int = 500
+    discriminator: str = "own"
+    """own: the architecture's discriminator; projected: heads on frozen EfficientNet-Lite0
+    features through fixed random projections (Projected GAN), with a class projection."""
+    disc_width: int = 64
+    """Channels of the projected discriminator's mixing and heads."""
+    balanced: bool = False
+    """Draw classes uniformly, then an image of the class (rare classes seen as often as common)."""
 
     def __post_init__(self) -> None:
         try:
@@ -66,6 +74,8 @@ class PretrainConfig(Serialisable):
         elif not isinstance(self.model, config_class):
             raise ConfigError(f"a {self.architecture} source takes a {config_class.__name__}, "
                               f"got {type(self.model).__name__}")  # fmt: skip
+        if self.discriminator not in ("own", "projected"):
+            raise ConfigError(f"discriminator must be 'own' or 'projected', got {self.discriminator!r}")
         if self.precision not in ("no", "bf16"):
             raise ConfigError(f"pretraining precision must be 'no' or 'bf16', got {self.precision!r}")
 
@@ -93,11 +103,19 @@ class GANState:
 def _build(config: PretrainConfig, device: torch.device) -> GANState:
     architecture = source_architecture(config.architecture)
     generator = architecture.generator(config.model).to(device)
-    discriminator = architecture.discriminator(config.model).to(device)
+    if config.discriminator == "projected":
+        model = config.model
+        discriminator = ProjectedDiscriminator(
+            model.resolution, config.disc_width, config.seed, model.num_classes
+        )
+    else:
+        discriminator = architecture.discriminator(config.model)
+    discriminator = discriminator.to(device)
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
     betas = (config.beta1, 0.999)
     g_opt = torch.optim.Adam(generator.parameters(), config.g_lr, betas=betas, eps=1e-6)
-    d_opt = torch.optim.Adam(discriminator.parameters(), config.d_lr, betas=betas, eps=1e-6)
+    trainable = [p for p in discriminator.parameters() if p.requires_grad]
+    d_opt = torch.optim.Adam(trainable, config.d_lr, betas=betas, eps=1e-6)
     return GANState(generator, discriminator, ema, g_opt, d_opt)
 
 
@@ -181,6 +199,7 @@ def pretrain(
 
 def _pretrain(config: PretrainConfig, data, out: Path, resume: bool, init_from, on_step) -> dict:
     images, labels, classes = load_image_tensor(data)
+    labels_cpu = labels
     config.model.num_classes = len(classes) or int(labels.max()) + 1
     gan, start, earlier_seconds = _start(config, out, resume, init_from)
     device = next(gan.generator.parameters()).device
@@ -203,7 +222,7 @@ def _pretrain(config: PretrainConfig, data, out: Path, resume: bool, init_from, 
         if config.minutes is not None and time.monotonic() - began > 60 * config.minutes:
             break
         gen = step_generator(config.seed, step)
-        index = to_device(torch.randint(len(images), (config.batch_size,), generator=gen), device)
+        index = to_device(draw_indices(labels_cpu, config.batch_size, gen, config.balanced), device)
         z = to_device(torch.randn(config.batch_size, config.model.z_dim, generator=gen), device)
         pending = _gan_step(gan, config, images[index].float() / 127.5 - 1, labels[index], z, gen)
         update_ema(gan.ema, gan.generator, 0.0 if step < config.ema_start else config.ema_decay)
@@ -219,6 +238,20 @@ def _pretrain(config: PretrainConfig, data, out: Path, resume: bool, init_from, 
         losses = _read_losses(pending, done - 1, checkpoint_path)
     save()
     return card
+
+
+def draw_indices(labels: torch.Tensor, count: int, gen: torch.Generator, balanced: bool) -> torch.Tensor:
+    """`count` image indices: uniform over images, or (balanced) a uniform class, then a uniform
+    image of that class."""
+    if not balanced:
+        return torch.randint(len(labels), (count,), generator=gen)
+    order = torch.argsort(labels, stable=True)
+    counts = torch.bincount(labels)
+    present = counts.nonzero().squeeze(1)
+    starts = torch.cumsum(counts, 0) - counts
+    picked = present[torch.randint(len(present), (count,), generator=gen)]
+    offsets = (torch.rand(count, generator=gen) * counts[picked]).long()
+    return order[starts[picked] + offsets]
 
 
 @torch.no_grad()

@@ -48,36 +48,44 @@ class RandomProjection(nn.Module):
 
 
 class Head(nn.Module):
-    """A small trainable critic for one scale: strided convolutions down to 4x4, then one logit."""
+    """A small trainable critic for one scale: strided convolutions down to 4x4, then one logit;
+    with `num_classes`, plus a class projection of its pooled features (Miyato & Koyama 2018)."""
 
-    def __init__(self, width: int, size: int) -> None:
+    def __init__(self, width: int, size: int, num_classes: int = 0) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         while size > 4:
             layers += [spectral_norm(nn.Conv2d(width, width, 4, 2, 1)), nn.LeakyReLU(0.2)]
             size //= 2
-        layers.append(spectral_norm(nn.Conv2d(width, 1, min(size, 4))))
-        self.net = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers)
+        self.logit = spectral_norm(nn.Conv2d(width, 1, min(size, 4)))
+        self.embed = spectral_norm(nn.Embedding(num_classes, width)) if num_classes else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten(1).mean(1)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.body(x)
+        logit = self.logit(h).flatten(1).mean(1)
+        if self.embed is None:
+            return logit
+        return logit + (self.embed(labels) * h.mean((2, 3))).sum(1)
 
 
 class ProjectedDiscriminator(nn.Module):
-    """Images in [-1, 1] (N, 3, R, R) -> one realness logit per image (the mean over scales)."""
+    """Images in [-1, 1] (N, 3, R, R) -> one realness logit per image (the mean over scales);
+    with `num_classes` it also reads class labels (pretraining a class-conditional source)."""
 
-    def __init__(self, resolution: int, width: int = 64, seed: int = 0) -> None:
+    def __init__(self, resolution: int, width: int = 64, seed: int = 0, num_classes: int = 0) -> None:
         super().__init__()
         self.features = EfficientNetLite0Backbone()  # frozen, eval mode, no gradients
         resolution = max(resolution, self.features.min_size)  # smaller images are upsampled to it
         self.projection = RandomProjection(FEATURE_CHANNELS, width, seed)
-        self.heads = nn.ModuleList(Head(width, max(1, resolution // 2 ** (i + 1))) for i in range(4))
+        sizes = [max(1, resolution // 2 ** (i + 1)) for i in range(4)]
+        self.heads = nn.ModuleList(Head(width, size, num_classes) for size in sizes)
 
     def train(self, mode: bool = True) -> ProjectedDiscriminator:
         super().train(mode)
         self.features.eval()  # the feature network's BN statistics never move
         return self
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         projected = self.projection(self.features(images))
-        return torch.stack([head(p) for head, p in zip(self.heads, projected, strict=True)]).mean(0)
+        return torch.stack([head(p, labels) for head, p in zip(self.heads, projected, strict=True)]).mean(0)
