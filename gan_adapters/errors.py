@@ -64,3 +64,20 @@ class TrainingDivergedError(GanAdaptersError, FloatingPointError):
 
 class BackboneUnavailableError(GanAdaptersError, RuntimeError):
     """A pretrained network's weights or package are missing; the message says how to get them."""
+
+
+class SettingError(ConfigError):
+    """One configuration value breaks its declaration (`settings.py`); `key` names it, and
+    `located` says it in the terms the user typed (a flag, a recipe key, a keyword)."""
+
+    def __init__(self, key: str, problem: str, where: str | None = None) -> None:
+        self.key, self.problem, self.where = key, problem, where
+        super().__init__(f"{where}: `{key}` {problem}" if where else f"{key} {problem}")
+
+    def located(self, where: str) -> SettingError:
+        """The same refusal, said of a key in a file ('recipe.toml')."""
+        return SettingError(self.key, self.problem, where)
+
+    def as_flag(self, flag: str) -> ConfigError:
+        """The same refusal, said of a command-line flag ('--steps')."""
+        return ConfigError(f"{flag} {self.problem}")

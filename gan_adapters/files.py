@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import tempfile
 import tomllib
@@ -70,6 +71,19 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return pid > 0
+
+
+@contextmanager
+def removed_on_failure(folder: Path, worth_keeping: Callable[[], bool]) -> Iterator[None]:
+    """Remove `folder` when the block fails, if the block created it and it holds nothing worth
+    keeping yet (no checkpoint): a refused or crashed start leaves no empty run folder behind."""
+    existed = folder.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed and folder.is_dir() and not worth_keeping():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 @contextmanager

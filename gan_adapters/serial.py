@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-from gan_adapters.errors import ConfigError
+from gan_adapters.errors import ConfigError, SettingError
 from gan_adapters.files import read_toml
+from gan_adapters.settings import check_settings
 
 
 def _drop_none(value: Any) -> Any:
@@ -20,12 +21,20 @@ def _drop_none(value: Any) -> Any:
 class Serialisable:
     """Mixin for dataclasses: `to_dict`/`from_dict`, `to_json`/`from_json`, `to_toml`/`from_toml`.
 
-    `from_dict` refuses keys the class does not have, naming them, instead of a TypeError;
-    nested dataclass fields convert themselves in their own `__post_init__`.
+    Every instance is held to its fields' declarations (`settings.check_settings`: types,
+    ranges, nested tables converted) as it is made, then to the class's own `validate` (rules
+    between fields). `from_dict` refuses keys the class does not have, naming them.
     """
 
     config_name: ClassVar[str] = "config"
     """How errors name this kind of configuration ('recipe', 'adapter config', ...)."""
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+        self.validate()
+
+    def validate(self) -> None:
+        """Rules between fields, after each field is checked on its own (override to add some)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested data (JSON-safe)."""
@@ -45,6 +54,10 @@ class Serialisable:
         try:
             return cls(**data)
         except TypeError as exc:  # a value of the wrong type deep inside validation
+            missing = [f.name for f in dataclasses.fields(cls) if f.name not in data and f.default is dataclasses.MISSING
+                       and f.default_factory is dataclasses.MISSING]  # fmt: skip
+            if missing:
+                raise ConfigError(f"the {cls.config_name} needs {', '.join(missing)}") from exc
             raise ConfigError(f"invalid {cls.config_name}: {exc}") from exc
 
     def to_json(self) -> str:
@@ -70,7 +83,10 @@ class Serialisable:
     def from_toml(cls, source: str | Path) -> Self:
         """Parse TOML text, or read a TOML file when given a Path."""
         if isinstance(source, Path):
-            return cls.from_dict(read_toml(source, cls.config_name))
+            try:
+                return cls.from_dict(read_toml(source, cls.config_name))
+            except SettingError as exc:
+                raise exc.located(str(source)) from exc
         import tomllib
 
         try:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.main
 from rich.text import Text
+from typer._click.exceptions import UsageError
 
 from gan_adapters.cli.evaluation import evaluate, sweep
 from gan_adapters.cli.generate import interpolate, sample
@@ -145,7 +148,7 @@ def models() -> None:
 
 LIBRARY_TO_FLAGS = {
     "targets=": "-t/--target", "exclude=": "-x/--exclude", "group_size=": "--group-size", "groups=": "--groups",
-    "ratio=": "--ratio", "num_classes=": "--num-classes", "pointwise_impl=": "--pointwise-impl",
+    "ratio=": "--ratio", "pointwise_impl=": "--pointwise-impl",
 }  # fmt: skip
 """The library's keyword names in error messages, as the command line spells the same choice."""
 
@@ -158,15 +161,32 @@ def in_cli_terms(message: str) -> str:
     return message
 
 
-def main() -> None:
-    """Console entry point: clear one-line errors instead of tracebacks for bad input."""
+def main(args: list[str] | None = None) -> None:
+    """Console entry point: one line and exit 2 for bad input (a flag's value, a recipe key, a file),
+    130 after Ctrl-C; `-v` shows the traceback behind a refusal."""
+    args = sys.argv[1:] if args is None else args
     try:
-        app()
+        code = typer.main.get_command(app).main(args, prog_name="gan-adapters", standalone_mode=False)
+    except UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `gan-adapters` or a command alone: its help
+            err_console.print(exc.format_message(), highlight=False, markup=False)
+        else:
+            _refuse(exc.format_message().replace("Value error, ", "") + " (see --help)", args)
+        raise SystemExit(2) from None
     except GanAdaptersError as exc:
-        err_console.print(Text.assemble(("error: ", "bold red"), in_cli_terms(str(exc))), highlight=False)
+        _refuse(in_cli_terms(str(exc)), args)
         raise SystemExit(2) from None
     except FileNotFoundError as exc:  # a path the user typed (say, `eval nope/ DIR`)
-        err_console.print(
-            f"error: no such file or folder: {exc.filename or exc}", highlight=False, markup=False
-        )
+        _refuse(f"no such file or folder: {exc.filename or exc}", args)
         raise SystemExit(2) from None
+    except (KeyboardInterrupt, typer.Abort):
+        err_console.print("interrupted", highlight=False)
+        raise SystemExit(130) from None
+    raise SystemExit(code or 0)
+
+
+def _refuse(message: str, args: list[str]) -> None:
+    """Print a refusal as one line; with -v/--verbose also the traceback behind it."""
+    if "-v" in args or "--verbose" in args:
+        err_console.print_exception()
+    err_console.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from gan_adapters.cli.config_options import ranged
 from gan_adapters.cli.options import (
     OutFolder,
     Prior,
@@ -27,14 +28,23 @@ def evaluate(
         Path, typer.Argument(help="A run folder (it samples for itself) or a folder of generated images.")
     ],
     real: Annotated[Path, typer.Argument(help="A folder of real images of the target domain.")],
-    samples: Annotated[int, typer.Option("--samples", "-n", help="Images to sample from a run.")] = 100,
+    samples: Annotated[
+        int, ranged("--samples", "-n", help="Images to sample from a run (KID and FID need 2).", minimum=2)
+    ] = 100,
     prior: Prior = "auto",
     sigma: Sigma = None,
     truncation: Truncation = None,
     seed: Seed = 0,
-    kid_subsets: Annotated[int, typer.Option(help="KID: random subsets averaged over.")] = 100,
+    kid_subsets: Annotated[
+        int, ranged("--kid-subsets", help="KID: random subsets averaged over.", minimum=1)
+    ] = 100,
     kmmd_bandwidth: Annotated[
-        float | None, typer.Option(help="KMMD Gaussian kernel bandwidth. [default: median pairwise distance]")
+        float | None,
+        ranged(
+            "--kmmd-bandwidth",
+            help="KMMD Gaussian kernel bandwidth. [default: median pairwise distance]",
+            above=0,
+        ),
     ] = None,
     cache: Annotated[
         Path | None, typer.Option(help="Feature cache folder. [default: ~/.cache/gan-adapters/features]")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import torch
 import typer
 
+from gan_adapters.cli.config_options import ranged
 from gan_adapters.cli.options import ModelName, OutFolder, Prior, Seed, Sigma, Truncation, TrustCode, console
 from gan_adapters.errors import GanAdaptersError
 
@@ -26,14 +27,14 @@ def _default_out(run_path: Path, name: str) -> Path:
 
 def sample(  # long: typer declares each option as a parameter; the body is short
     runs: Runs,
-    count: Annotated[int, typer.Option("--count", "-n", help="How many images (per domain).")] = 16,
+    count: Annotated[int, ranged("--count", "-n", help="How many images (per domain).", minimum=1)] = 16,
     prior: Prior = "auto",
     sigma: Sigma = None,
     truncation: Truncation = None,
     seed: Seed = 0,
     model: ModelName = None,
     trust_code: TrustCode = False,
-    columns: Annotated[int, typer.Option(help="Images per row of the grid.")] = 8,
+    columns: Annotated[int, ranged("--columns", help="Images per row of the grid.", minimum=1)] = 8,
     blend: Annotated[
         str | None,
         typer.Option(
@@ -98,9 +99,9 @@ def interpolate(  # long: typer declares each option as a parameter; the body is
         Path | None,
         typer.Argument(metavar="RUN", help="A run folder, or an adapter .safetensors file (then --model)."),
     ] = None,
-    frames: Annotated[int, typer.Option(help="Images along the path, ends included.")] = 10,
+    frames: Annotated[int, ranged("--frames", help="Images along the path, ends included.", minimum=2)] = 10,
     between: Annotated[
-        str,
+        Literal["random", "training"],
         typer.Option(
             help="'random': two random latents; 'training': the learned latents of two training images."
         ),
@@ -113,7 +114,9 @@ def interpolate(  # long: typer declares each option as a parameter; the body is
             metavar="A B",
         ),
     ] = None,
-    rows: Annotated[int, typer.Option(help="--between-domains: how many latents morph side by side.")] = 4,
+    rows: Annotated[
+        int, ranged("--rows", help="--between-domains: how many latents morph side by side.", minimum=1)
+    ] = 4,
     prior: Prior = "auto",
     sigma: Sigma = None,
     truncation: Truncation = None,
@@ -130,8 +133,6 @@ def interpolate(  # long: typer declares each option as a parameter; the body is
     """
     from gan_adapters.images import make_grid, save_gif, save_png
 
-    if frames < 2:
-        raise GanAdaptersError(f"--frames must be at least 2, got {frames}")
     if (run_path is None) == (between_domains is None):
         raise GanAdaptersError("give either RUN (a walk between latents) or --between-domains A B (a morph)")
     if between_domains is not None:
@@ -160,10 +161,8 @@ def _walk(run_path, frames, between, prior, sigma, truncation, seed, model, trus
             raise GanAdaptersError("this adapter file holds no learned latents; use --between random")
         pick = torch.randperm(len(run.latents), generator=torch.Generator().manual_seed(seed))[:2]
         start, end = run.latents[pick[0]], run.latents[pick[1]]
-    elif between == "random":
-        start, end = draw_latents(run, 2, prior, sigma, truncation, seed)
     else:
-        raise GanAdaptersError(f"--between must be 'random' or 'training', got {between!r}")
+        start, end = draw_latents(run, 2, prior, sigma, truncation, seed)
     return generate(run, lerp(start, end, frames))
 
 

@@ -1,18 +1,25 @@
-"""`gan-adapters pretrain`: train the project's BigGAN source model on a labelled image tensor."""
+"""`gan-adapters pretrain`: train one of the project's class-conditional source models on a labelled image tensor."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from gan_adapters.cli.config_options import build_config, ranged, with_config_options
 from gan_adapters.cli.options import Verbose, configure_logging, console
+from gan_adapters.training.pretrain import PretrainConfig
+
+PRETRAIN_FIELDS = ("batch_size", "steps", "minutes", "precision", "g_lr", "d_lr", "beta1", "checkpoint_every",
+                   "discriminator", "disc_width", "balanced")  # fmt: skip
+"""The pretraining settings `pretrain` takes as options (help, defaults and ranges from `PretrainConfig`)."""
 
 
-def pretrain(  # long: typer declares each option as a parameter; the body is short
+@with_config_options(PretrainConfig, PRETRAIN_FIELDS, "pretrain_options")
+def pretrain(
     data: Annotated[
         Path,
         typer.Argument(
@@ -28,19 +35,10 @@ def pretrain(  # long: typer declares each option as a parameter; the body is sh
         ),
     ] = "cdcgan",
     resolution: Annotated[int, typer.Option(help="Image size: 32 or 64 (biggan also 128).")] = 32,
-    ch: Annotated[int, typer.Option(help="Channel multiplier (BigGAN-128 uses 96).")] = 32,
-    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 64,
-    steps: Annotated[int, typer.Option(help="Stop after this many steps.")] = 100_000,
-    minutes: Annotated[float | None, typer.Option(help="Stop after this much training time.")] = None,
-    precision: Annotated[str, typer.Option(help="no or bf16 (autocast, on CUDA).")] = "no",
-    g_lr: Annotated[float, typer.Option(help="Generator learning rate (BigGAN's own: 1e-4).")] = 2e-4,
-    d_lr: Annotated[float, typer.Option(help="Discriminator learning rate (BigGAN's own: 4e-4).")] = 2e-4,
-    beta1: Annotated[float, typer.Option(help="Adam's first beta (BigGAN's own: 0).")] = 0.5,
-    checkpoint_every: Annotated[
-        int, typer.Option(help="Write the checkpoint and weights every N steps.")
-    ] = 500,
+    ch: Annotated[int, ranged("--ch", help="Channel multiplier (BigGAN-128 uses 96).", minimum=1)] = 32,
     threads: Annotated[
-        int | None, typer.Option(help="CPU threads (give a background run fewer than the cores).")
+        int | None,
+        ranged("--threads", help="CPU threads (give a background run fewer than the cores).", minimum=1),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")] = False,
     init_from: Annotated[
@@ -51,12 +49,22 @@ def pretrain(  # long: typer declares each option as a parameter; the body is sh
         ),
     ] = None,
     report: Annotated[
-        bool, typer.Option("--report", help="Afterwards: KID/FID against the data and a grid per class.")
+        bool,
+        typer.Option(
+            "--report",
+            help="Afterwards: KID, FID, precision, recall, density, coverage and a grid per class.",
+        ),
     ] = False,
-    report_samples: Annotated[int, typer.Option(help="--report: generated images scored.")] = 1000,
+    report_samples: Annotated[
+        int, ranged("--report-samples", help="--report: generated images scored.", minimum=6)
+    ] = 1000,
     report_real: Annotated[
         int | None,
-        typer.Option(help="--report: training images scored against (a random subset). [default: all]"),
+        ranged(
+            "--report-real",
+            help="--report: training images scored against (a random subset). [default: all]",
+            minimum=6,
+        ),
     ] = None,
     licence: Annotated[
         str | None, typer.Option(help="--report: the training images' licence, for the model card.")
@@ -69,6 +77,8 @@ def pretrain(  # long: typer declares each option as a parameter; the body is sh
         ),
     ] = False,
     verbose: Verbose = False,
+    *,
+    pretrain_options: dict[str, Any],
 ) -> None:
     """Pretrain a class-conditional source model (hinge loss, DiffAugment, EMA) to adapt from.
 
@@ -85,37 +95,50 @@ def pretrain(  # long: typer declares each option as a parameter; the body is sh
     """
     import torch
 
-    from gan_adapters.evaluation.pretrain_report import report as make_report
-    from gan_adapters.training.pretrain import PretrainConfig
     from gan_adapters.training.pretrain import pretrain as run_pretraining
 
     configure_logging(verbose)
     if threads is not None:
         torch.set_num_threads(threads)
-    if report_only:
-        result = make_report(out / "generator-ema.safetensors", data, out, samples=report_samples,
-                             real=report_real, card={"licence": licence} if licence else None)  # fmt: skip
-        console.print_json(json.dumps({k: v for k, v in result.items() if k not in ("classes", "card")}))
-        return
-    config = PretrainConfig(architecture=architecture, model={"resolution": resolution, "ch": ch},
-                            batch_size=batch_size, steps=steps, minutes=minutes, precision=precision,
-                            g_lr=g_lr, d_lr=d_lr, beta1=beta1, checkpoint_every=checkpoint_every)  # fmt: skip
+    base = {"architecture": architecture, "model": {"resolution": resolution, "ch": ch}}
+    config = build_config(PretrainConfig, base, pretrain_options)
+    if not report_only:
+        card = _train_with_progress(run_pretraining, config, data, out, resume, init_from)
+        console.print_json(json.dumps({k: v for k, v in card.items() if k != "classes"}))
+    if report or report_only:
+        _report(data, out, report_samples, report_real, licence)
+
+
+def _train_with_progress(
+    run_pretraining, config: PretrainConfig, data: Path, out: Path, resume: bool, init_from
+) -> dict:
+    """Run the pretraining under a progress bar (a log line per checkpoint when not on a terminal)."""
     columns = (TextColumn("pretraining"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("pretrain", total=config.steps, info="")
+    progress = Progress(
+        *columns, console=console
+    )  # shown from the first step: a refused start prints one line
+    task = progress.add_task("pretrain", total=config.steps, info="")
 
-        def on_step(step: int, total: int, losses: dict[str, float], seconds: float) -> None:
-            info = (
-                f"D {losses['d_loss']:.3f} G {losses['g_loss']:.3f} {step * batch_size / seconds:.0f} img/s"
-            )
-            progress.update(task, completed=step, info=info)
-            if not console.is_terminal and step % checkpoint_every == 0:  # a background run's log file
-                progress.console.print(f"step {step}/{total}: {info}, {seconds / 60:.1f} min")
+    def on_step(step: int, total: int, losses: dict[str, float], seconds: float) -> None:
+        progress.start()
+        rate = step * config.batch_size / seconds
+        info = f"D {losses['d_loss']:.3f} G {losses['g_loss']:.3f} {rate:.0f} img/s"
+        progress.update(task, completed=step, info=info)
+        if not console.is_terminal and step % config.checkpoint_every == 0:  # a background run's log file
+            progress.console.print(f"step {step}/{total}: {info}, {seconds / 60:.1f} min")
 
-        card = run_pretraining(config, data, out, resume=resume, init_from=init_from, on_step=on_step)
-    console.print_json(json.dumps({k: v for k, v in card.items() if k != "classes"}))
-    if report:
-        result = make_report(out / "generator-ema.safetensors", data, out, samples=report_samples,
-                             real=report_real, card={"licence": licence} if licence else None)  # fmt: skip
-        console.print_json(json.dumps({k: v for k, v in result.items() if k not in ("classes", "card")}))
+    try:
+        return run_pretraining(config, data, out, resume=resume, init_from=init_from, on_step=on_step)
+    finally:
+        if progress.live.is_started:
+            progress.stop()
+
+
+def _report(data: Path, out: Path, samples: int, real: int | None, licence: str | None) -> None:
+    """Score OUT/generator-ema.safetensors against the data and print the numbers."""
+    from gan_adapters.evaluation.pretrain_report import report as make_report
+
+    card = {"licence": licence} if licence else None
+    result = make_report(out / "generator-ema.safetensors", data, out, samples=samples, real=real, card=card)
+    console.print_json(json.dumps({k: v for k, v in result.items() if k not in ("classes", "card")}))

@@ -16,6 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from gan_adapters.cli.config_options import build_config, with_config_options
 from gan_adapters.cli.options import (
     ModelName,
     OutFolder,
@@ -26,100 +27,29 @@ from gan_adapters.cli.options import (
     console,
     with_adapter_options,
 )
+from gan_adapters.errors import SettingError
 from gan_adapters.training.recipe import TrainConfig
+
+FINETUNE_FIELDS = ("recipe", "recon_weight", "d_lr", "log_with", "images", "steps", "batch_size", "lr", "latent_lr",
+                   "perceptual", "perceptual_weights_path", "precision", "compile", "channels_last", "class_label",
+                   "grad_accum", "seed", "sample_every", "checkpoint_every", "strict_data")  # fmt: skip
+"""The recipe keys `finetune` takes as options (help, defaults and ranges from `TrainConfig`)."""
 
 
 @with_adapter_options
-def finetune(  # long: typer declares each option as a parameter; the body is short
+@with_config_options(TrainConfig, FINETUNE_FIELDS, "recipe_options")
+def finetune(
     source: Annotated[Path, typer.Argument(help="A folder of target images, or a recipe .toml file.")],
     model: ModelName = None,
-    recipe: Annotated[
-        str | None,
-        typer.Option(
-            help="supervised (Noguchi & Harada: per-image latents, L1 + perceptual) or adversarial "
-            "(hinge loss against a projected discriminator, z ~ N(0, I)). [default: supervised]"
-        ),
-    ] = None,
-    recon_weight: Annotated[
-        float | None,
-        typer.Option(help="adversarial: blend in the supervised terms with this weight. [default: 0]"),
-    ] = None,
-    d_lr: Annotated[
-        float | None, typer.Option(help="adversarial: discriminator heads' learning rate. [default: 2e-3]")
-    ] = None,
-    log_with: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Log losses and sample grids to an Accelerate tracker (tensorboard, wandb, ...; "
-            "repeatable); files go to OUT/logs."
-        ),
-    ] = None,
-    images: Annotated[
-        int | None, typer.Option(help="Use the first N images of the folder (sorted by name).")
-    ] = None,
-    steps: Annotated[int | None, typer.Option(help="Training steps. [default: 10000]")] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help="Images per step (all processes together). [default: 25]")
-    ] = None,
-    lr: Annotated[float | None, typer.Option(help="Adapter learning rate. [default: 5e-4]")] = None,
-    latent_lr: Annotated[
-        float | None, typer.Option(help="Per-image latent learning rate. [default: 0.05]")
-    ] = None,
-    perceptual: Annotated[
-        str | None,
-        typer.Option(
-            help="Perceptual backbone: effnet-lite0, inception, vgg16 or none. [default: effnet-lite0]"
-        ),
-    ] = None,
-    vgg_weights: Annotated[
-        Path | None, typer.Option(help="VGG16 weights (torchvision format) for --perceptual vgg16.")
-    ] = None,
-    precision: Annotated[
-        str | None, typer.Option(help="no, bf16 or fp16 (mixed precision, on CUDA). [default: no]")
-    ] = None,
-    compile: Annotated[
-        bool | None, typer.Option("--compile/--eager", help="torch.compile the generator.")
-    ] = None,
-    channels_last: Annotated[
-        bool | None,
-        typer.Option(
-            "--channels-last/--no-channels-last",
-            help="Train in channels_last (faster; a generator that cannot is found by one probe step and "
-            "falls back with a warning). [default: channels-last]",
-        ),
-    ] = None,
-    class_label: Annotated[
-        int | None,
-        typer.Option(
-            "--class",
-            help="Class-conditional generators: adapt (and later sample) under this one class, as the "
-            "research fine-tunes BigGAN from one class. [default: the bundle's own, e.g. class 0]",
-        ),
-    ] = None,
-    grad_accum: Annotated[
-        int | None, typer.Option(help="Accumulate gradients over K steps per optimizer update. [default: 1]")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed. [default: 0]")] = None,
-    sample_every: Annotated[
-        int | None, typer.Option(help="Write a sample grid every K steps. [default: 500]")
-    ] = None,
-    checkpoint_every: Annotated[
-        int | None, typer.Option(help="Checkpoint every K steps. [default: 500]")
-    ] = None,
     out: OutFolder = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run already in --out.")] = False,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict", help="Refuse unreadable files in the image folder instead of skipping them."
-        ),
-    ] = False,
     trust_code: TrustCode = False,
     verbose: Verbose = False,
     *,
+    recipe_options: dict[str, Any],
     adapter_options: dict[str, Any],
 ) -> None:
     """Fine-tune adapters on a folder of 25-100 images.
@@ -145,18 +75,14 @@ def finetune(  # long: typer declares each option as a parameter; the body is sh
     from gan_adapters.training.trainer import train
 
     configure_logging(verbose)
-    config = TrainConfig.from_toml(source) if source.suffix == ".toml" else TrainConfig(data=str(source))
+    recipe = TrainConfig.from_toml(source) if source.suffix == ".toml" else TrainConfig(data=str(source))
     if model is None:
-        refuse_untrusted_code(config.model, source, trust_code)
-    given = dict(recipe=recipe, recon_weight=recon_weight, d_lr=d_lr, log_with=log_with, model=model,
-                 images=images, steps=steps, batch_size=batch_size, lr=lr, latent_lr=latent_lr, perceptual=perceptual, precision=precision, compile=compile, grad_accum=grad_accum, seed=seed,
-                 channels_last=channels_last, class_label=class_label,
-                 sample_every=sample_every, checkpoint_every=checkpoint_every, strict_data=strict or None,
-                 perceptual_weights_path=str(vgg_weights) if vgg_weights else None)  # fmt: skip
-    adapter = apply_adapter_options(config.adapter, adapter_options)
-    config = TrainConfig.from_dict(
-        config.to_dict() | {k: v for k, v in given.items() if v is not None} | {"adapter": adapter}
-    )
+        refuse_untrusted_code(recipe.model, source, trust_code)
+    if not recipe.data:
+        raise SettingError("data", "is missing: name the folder of target images", str(source))
+    adapter = apply_adapter_options(recipe.adapter, adapter_options)
+    given = recipe_options | ({"model": model} if model else {})
+    config = build_config(TrainConfig, recipe.to_dict() | {"adapter": adapter}, given)
     out = out or Path("runs") / (Path(config.data).name or "run")
 
     main_process = PartialState(cpu=cpu_only_launch()).is_main_process

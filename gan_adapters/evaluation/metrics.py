@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from gan_adapters.errors import ConfigError
 from gan_adapters.evaluation.manifold import DEFAULT_NEIGHBOURS, manifold
 
 
@@ -151,7 +152,12 @@ def score(
     neighbours: int = DEFAULT_NEIGHBOURS,
 ) -> Scores:
     """KID, KMMD, FID, and (for more than `neighbours` images a side) precision, recall, density
-    and coverage of generated features against real features."""
+    and coverage of generated features against real features; refused below two images a side."""
+    if min(len(generated), len(real)) < 2:
+        raise ConfigError(
+            f"KID, KMMD and FID need at least 2 images on each side, got {len(generated)} generated and "
+            f"{len(real)} real: sample more images or add real ones"
+        )
     kid_mean, kid_std = kid(generated, real, kid_subsets, kid_subset_size, seed)
     kmmd_value, bandwidth = kmmd(generated, real, kmmd_bandwidth)
     scores = Scores(

@@ -18,6 +18,7 @@ from torch.nn.utils import spectral_norm
 
 from gan_adapters.generators.sources import register_source
 from gan_adapters.serial import Serialisable
+from gan_adapters.settings import setting
 
 ARCHITECTURES = {
     # resolution: (generator input multipliers, output multipliers, attention resolution)
@@ -33,8 +34,8 @@ class BigGANConfig(Serialisable):
 
     config_name = "BigGAN config"
 
-    resolution: int = 64
-    ch: int = 32
+    resolution: int = setting(64, choices=tuple(ARCHITECTURES))
+    ch: int = setting(32, minimum=1)
     z_dim: int = 120
     embed_dim: int = 128
     num_classes: int = 100

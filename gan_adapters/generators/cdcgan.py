@@ -22,6 +22,7 @@ from torch.nn.utils import spectral_norm
 from gan_adapters.generators.biggan import ConditionalBatchNorm2d
 from gan_adapters.generators.sources import register_source
 from gan_adapters.serial import Serialisable
+from gan_adapters.settings import setting
 
 WIDTHS = {
     # resolution: channel multipliers of the 4x4 input, then of each up-block's output
@@ -36,8 +37,8 @@ class CDCGANConfig(Serialisable):
 
     config_name = "conditional DCGAN config"
 
-    resolution: int = 32
-    ch: int = 32
+    resolution: int = setting(32, choices=tuple(WIDTHS))
+    ch: int = setting(32, minimum=1)
     z_dim: int = 128
     embed_dim: int = 128
     num_classes: int = 96

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from gan_adapters.errors import ConfigError, SiteError
+from gan_adapters.errors import ConfigError, SettingError, SiteError
 from gan_adapters.serial import Serialisable
+from gan_adapters.settings import setting
 from gan_adapters.surgery.adapters import ADAPTER_KINDS
 from gan_adapters.surgery.paths import FOLD_POLICIES
 from gan_adapters.surgery.pointwise import POINTWISE_IMPLEMENTATIONS
@@ -29,24 +30,34 @@ class AdapterConfig(Serialisable):
 
     config_name = "adapter config"
 
-    kind: str = "apgc"
-    groups: int | None = None
-    group_size: int | None = None
-    ratio: float | None = None
-    targets: list[str] | None = None
-    exclude: list[str] = field(default_factory=list)
+    kind: str = setting("apgc", flag=("--kind", "-k"))
+    """Adapter kind (a registered one: ssa, cbn, apc, apgc, ...)."""
+    groups: int | None = setting(None, minimum=1)
+    """apgc: number of groups per layer (torch's groups=)."""
+    group_size: int | None = setting(None, minimum=1)
+    """apgc: channels per group."""
+    ratio: float | None = setting(None, above=0)
+    """apgc: parameters per layer against ssa (group size = 2 x ratio); 4 when no size is given."""
+    targets: list[str] | None = setting(None, flag=("--target", "-t"))
+    """Layers to adapt instead of the normalisation layers: a class name or a regex over module paths
+    (repeatable), e.g. -t Conv2DMod -x to_rgb (StyleGAN2: its 3-channel to_rgb convs are Conv2DMod too)."""
+    exclude: list[str] = setting(default_factory=list, flag=("--exclude", "-x"))
+    """Class name or path regex to leave alone (repeatable)."""
     bias: bool = False
-    conditional: bool = False
-    train_norm: bool = False
-    num_classes: int = 1
-    route: str = "auto"
-    fold: str = "exact"
+    conditional: bool = setting(False, flag="--conditional/--static")
+    """Condition adapters on the layer's class condition."""
+    train_norm: bool = setting(False, flag="--train-norm/--frozen-norm")
+    """Also train the normalisation layers' own affine."""
+    num_classes: int = setting(1, minimum=1)
+    route: str = setting("auto", choices=ROUTES)
+    """How sites are found: auto (fx, then torch.export, then module matching), fx, export or module."""
+    fold: str = setting("exact", choices=FOLD_POLICIES)
     """Folding into a BatchNorm in eval mode before the adapter (frozen statistics, as in
     fine-tuning). `exact`: `ssa` (and one-class `cbn`) run inside the norm's affine, one
     batch_norm call, bit-exact at init. `fast`: also fold the norm into a point-wise adapter
     (one grouped 1x1 with a bias) where the path table measured that faster on this device;
     equal up to float rounding. `always`: fold wherever possible. `never`: two passes."""
-    pointwise_impl: str = "auto"
+    pointwise_impl: str = setting("auto", choices=("auto", *sorted(POINTWISE_IMPLEMENTATIONS)))
     """How `apc`/`apgc` run their grouped 1x1: `auto` (fastest in the measured path table for
     this device, dtype and shape; `conv` where the table has no row), `conv`, `bmm` or `dense`."""
     widths: dict[str, int] | None = None
@@ -55,10 +66,15 @@ class AdapterConfig(Serialisable):
     """For an adapter made by `blend`: its parents' names and weights (a record; nothing reads it)."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.fold, bool):  # files written before fold was a policy
+            self.fold = "exact" if self.fold else "never"
+        super().__post_init__()
+
+    def validate(self) -> None:
+        """Rules between fields, and names that must be registered."""
         if self.kind not in ADAPTER_KINDS:
-            raise ConfigError(
-                f"unknown adapter kind {self.kind!r}; known kinds: {', '.join(sorted(ADAPTER_KINDS))}"
-            )
+            raise SettingError("kind", f"names an unknown adapter kind {self.kind!r}; known kinds: "
+                               f"{', '.join(sorted(ADAPTER_KINDS))}")  # fmt: skip
         given = {k: v for k, v in self.sizes().items() if v is not None}
         if len(given) > 1:
             raise ConfigError(
@@ -70,25 +86,11 @@ class AdapterConfig(Serialisable):
             raise ConfigError(
                 f"kind {self.kind!r} takes no size, got {', '.join(given)}; sizes apply to 'apgc'"
             )
-        for name, value in given.items():
-            if value <= 0:
-                raise ConfigError(f"{name} must be positive, got {value}")
         if self.ratio is not None and float(2 * self.ratio) != int(2 * self.ratio):
             raise ConfigError(
                 f"ratio={self.ratio} gives a group size of {2 * self.ratio}; "
                 "the group size (2 x ratio) must be a whole number"
             )
-        if isinstance(self.fold, bool):  # files written before fold was a policy
-            self.fold = "exact" if self.fold else "never"
-        if self.fold not in FOLD_POLICIES:
-            raise ConfigError(f"fold must be one of {', '.join(FOLD_POLICIES)}, got {self.fold!r}")
-        if self.pointwise_impl != "auto" and self.pointwise_impl not in POINTWISE_IMPLEMENTATIONS:
-            known = ", ".join(["auto", *sorted(POINTWISE_IMPLEMENTATIONS)])
-            raise ConfigError(f"pointwise_impl must be one of {known}, got {self.pointwise_impl!r}")
-        if self.route not in ROUTES:
-            raise ConfigError(f"route must be one of {', '.join(ROUTES)}, got {self.route!r}")
-        if self.num_classes < 1:
-            raise ConfigError(f"num_classes must be at least 1, got {self.num_classes}")
         if self.num_classes > 1 and self.kind != "cbn":
             raise ConfigError(f"num_classes={self.num_classes} applies to kind 'cbn' only")
         for key, width in (self.widths or {}).items():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -106,6 +106,11 @@ def blend(model: nn.Module, weights: dict[str, float], name: str = "blend") -> n
     config records its parents and weights (`blended_from`). Refused, with the model unchanged,
     for unknown names, adapters at other sites, or kinds that cannot hold one another."""
     state = require_state(model)
+    if not isinstance(weights, Mapping):
+        raise ConfigError(
+            f"blend() takes weights as {{name: weight}}, e.g. {{'faces': 0.5, 'animals': 0.5}}; "
+            f"got a {type(weights).__name__}"
+        )
     if not weights:
         raise ConfigError("blend() needs at least one adapter name and its weight")
     records = {parent: state.record(parent) for parent in weights}

@@ -126,8 +126,13 @@ def load_image_tensor(path: str | Path) -> tuple[torch.Tensor, torch.Tensor, lis
         classes = json.loads(header.get("__metadata__", {}).get("classes", "[]"))
         tensors = load(data)
         images, labels = tensors["images"], tensors["labels"]
+    except FileNotFoundError as exc:
+        raise DataError(f"no labelled image tensor file at {path}") from exc
     except (SafetensorError, OSError, EOFError, zlib.error, KeyError, ValueError) as exc:
-        raise DataError(f"{path} is not a labelled image tensor file: {exc}") from exc
+        raise DataError(
+            f"{path} is not a labelled image tensor file (render_emoji.py --tensor writes one; "
+            f"safetensors with uint8 'images' and int64 'labels')"
+        ) from exc
     if images.dtype != torch.uint8 or images.dim() != 4 or labels.shape != images.shape[:1]:
         raise DataError(
             f"{path}: expected uint8 images (N, 3, H, W) and one label each, got "

@@ -72,7 +72,7 @@ def load_domains(
             )
         extras = read_extras(adapter_file)
         bundle.model = load_adapters(bundle.model, adapter_file, name, example_inputs=bundle.example_inputs())
-        runs[name] = AdaptedRun(bundle, extras.get("latents"), config)
+        runs[name] = AdaptedRun(bundle, extras.get("latents"), config, first.load_base)
         embeddings[name] = extras.get("class_embedding") if bundle.class_embedding else None
     bundle.model.eval()
     return Domains(runs, embeddings)
@@ -89,7 +89,11 @@ def parse_weights(text: str, names: list[str]) -> dict[str, float]:
     """'faces:0.5,animals:0.5' as {name: weight}, refusing unknown names and non-numbers."""
     weights = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, value = part.rpartition(":")
+        name, colon, value = part.rpartition(":")
+        if not colon:
+            raise ConfigError(f"--blend takes NAME:WEIGHT pairs; {part!r} has no weight (say {part}:0.5)")
+        if name in weights:
+            raise ConfigError(f"--blend names {name!r} twice; give each domain one weight")
         if name not in names:
             raise ConfigError(
                 f"--blend names {name or part!r}, not one of the domains given: {', '.join(names)}"

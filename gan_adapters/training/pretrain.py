@@ -22,10 +22,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_adapters.errors import ConfigError, GeneratorError, TrainingDivergedError
-from gan_adapters.files import folder_lock, read_checkpoint, read_shards, write_checkpoint, write_shards
+from gan_adapters.files import (
+    folder_lock,
+    read_checkpoint,
+    read_shards,
+    removed_on_failure,
+    write_checkpoint,
+    write_shards,
+)
 from gan_adapters.generators.sources import load_generator_file, save_generator_file, source_architecture
 from gan_adapters.serial import Serialisable
-from gan_adapters.training.augment import diff_augment
+from gan_adapters.settings import setting
+from gan_adapters.training.augment import check_policy, diff_augment
 from gan_adapters.training.data import load_image_tensor
 from gan_adapters.training.projected import ProjectedDiscriminator
 from gan_adapters.training.seeding import step_generator, to_device
@@ -41,28 +49,36 @@ class PretrainConfig(Serialisable):
     """A registered source architecture (`gan_adapters.generators.sources`): cdcgan or biggan."""
     model: Any = None
     """The architecture's config (a dict converts; None takes its defaults)."""
-    batch_size: int = 64
-    steps: int = 100_000
-    minutes: float | None = None
-    g_lr: float = 2e-4
-    d_lr: float = 2e-4
-    beta1: float = 0.5
+    batch_size: int = setting(64, minimum=1)
+    """Images per step."""
+    steps: int = setting(100_000, minimum=1)
+    """Stop after this many steps."""
+    minutes: float | None = setting(None, above=0)
+    """Stop after this much training time (this call's)."""
+    g_lr: float = setting(2e-4, above=0)
+    """Generator learning rate (BigGAN's own: 1e-4)."""
+    d_lr: float = setting(2e-4, above=0)
+    """Discriminator learning rate (BigGAN's own: 4e-4)."""
+    beta1: float = setting(0.5, minimum=0, maximum=0.999)
     """Adam's first beta for both networks (SNGAN's DCGAN setting; BigGAN's own is 0)."""
-    ema_decay: float = 0.999
-    ema_start: int = 1000
+    ema_decay: float = setting(0.999, minimum=0, maximum=1)
+    ema_start: int = setting(1000, minimum=0)
     augment: str = "color,translation,cutout"
-    precision: str = "no"
-    seed: int = 0
-    checkpoint_every: int = 500
-    discriminator: str = "own"
+    precision: str = setting("no", choices=("no", "bf16"))
+    """no, or bf16 (autocast, on CUDA)."""
+    seed: int = setting(0, minimum=0)
+    checkpoint_every: int = setting(500, minimum=1)
+    """Write the checkpoint and the portable weights every N steps."""
+    discriminator: str = setting("own", choices=("own", "projected"))
     """own: the architecture's discriminator; projected: heads on frozen EfficientNet-Lite0
     features through fixed random projections (Projected GAN), with a class projection."""
-    disc_width: int = 64
+    disc_width: int = setting(64, minimum=1)
     """Channels of the projected discriminator's mixing and heads."""
     balanced: bool = False
     """Draw classes uniformly, then an image of the class (rare classes seen as often as common)."""
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
+        """The architecture exists and `model` is (or converts to) its config."""
         try:
             config_class = source_architecture(self.architecture).config
         except GeneratorError as exc:
@@ -70,14 +86,11 @@ class PretrainConfig(Serialisable):
         if self.model is None:
             self.model = config_class()
         elif isinstance(self.model, dict):
-            self.model = config_class(**self.model)
+            self.model = config_class.from_dict(self.model)
         elif not isinstance(self.model, config_class):
             raise ConfigError(f"a {self.architecture} source takes a {config_class.__name__}, "
                               f"got {type(self.model).__name__}")  # fmt: skip
-        if self.discriminator not in ("own", "projected"):
-            raise ConfigError(f"discriminator must be 'own' or 'projected', got {self.discriminator!r}")
-        if self.precision not in ("no", "bf16"):
-            raise ConfigError(f"pretraining precision must be 'no' or 'bf16', got {self.precision!r}")
+        check_policy(self.augment)
 
 
 @dataclass
@@ -193,12 +206,15 @@ def pretrain(
     another session): G, its EMA and D go on from their step; the optimisers' moments start afresh.
     Two processes never share `out`: the second is refused, naming the first."""
     out = Path(out)
-    with folder_lock(out, "the pretraining folder"):
-        return _pretrain(config, data, out, resume, init_from, on_step)
+    images, labels, classes = load_image_tensor(data)  # refused before the folder is made
+    with removed_on_failure(out, (out / "checkpoint.pt").exists), folder_lock(out, "the pretraining folder"):
+        return _pretrain(config, (images, labels, classes), Path(data).name, out, resume, init_from, on_step)
 
 
-def _pretrain(config: PretrainConfig, data, out: Path, resume: bool, init_from, on_step) -> dict:
-    images, labels, classes = load_image_tensor(data)
+def _pretrain(
+    config: PretrainConfig, data: tuple, name: str, out: Path, resume: bool, init_from, on_step
+) -> dict:
+    images, labels, classes = data
     labels_cpu = labels
     config.model.num_classes = len(classes) or int(labels.max()) + 1
     gan, start, earlier_seconds = _start(config, out, resume, init_from)
@@ -206,7 +222,7 @@ def _pretrain(config: PretrainConfig, data, out: Path, resume: bool, init_from, 
     images, labels = images.to(device), labels.to(device)
     checkpoint_path = out / "checkpoint.pt"
     began, losses, done = time.monotonic(), {}, start
-    card = {"architecture": config.architecture, "config": config.to_dict(), "data": Path(data).name,
+    card = {"architecture": config.architecture, "config": config.to_dict(), "data": name,
             "classes": classes, "images": len(images)}  # fmt: skip
 
     def save() -> None:

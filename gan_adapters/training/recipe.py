@@ -14,15 +14,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from gan_adapters.errors import ConfigError
+from gan_adapters.errors import ConfigError, SettingError
 from gan_adapters.serial import Serialisable
+from gan_adapters.settings import setting
 from gan_adapters.surgery.config import AdapterConfig
 from gan_adapters.training.augment import check_policy
+from gan_adapters.training.perceptual import BACKBONES
 
 PRECISIONS = ("no", "bf16", "fp16")
 RECIPES = ("supervised", "adversarial")
 """supervised: Noguchi & Harada (per-image latents, L1 + perceptual). adversarial: hinge loss
 against a projected discriminator, z ~ N(0, I), optionally blended with the supervised terms."""
+
+TRACKER_PACKAGES = {"tensorboard": "tensorboard", "comet_ml": "comet-ml"}
+"""pip's name for a tracker's package where it is not the tracker's own name."""
+
+
+def tracker_problem(name: str) -> str:
+    """Why `--log-with name` cannot work here ('' when it can): unknown, or not installed."""
+    from accelerate.tracking import LOGGER_TYPE_TO_CLASS
+
+    if name not in LOGGER_TYPE_TO_CLASS:
+        return f"names an unknown tracker {name!r}; known: {', '.join(LOGGER_TYPE_TO_CLASS)}"
+    if importlib.util.find_spec(name) is None:
+        package = TRACKER_PACKAGES.get(name, name)
+        extra = " (or pip install 'gan-adapters[tracking]')" if name == "tensorboard" else ""
+        return f"names {name}, which is not installed: pip install {package}{extra}"
+    return ""
 
 
 @dataclass
@@ -31,100 +49,93 @@ class TrainConfig(Serialisable):
 
     config_name = "recipe"
 
-    recipe: str = "supervised"
-    """'supervised' (Noguchi & Harada) or 'adversarial' (a projected discriminator; see recon_weight)."""
+    recipe: str = setting("supervised", choices=RECIPES)
+    """supervised (Noguchi & Harada: per-image latents, L1 + perceptual) or adversarial (hinge loss
+    against a projected discriminator, z ~ N(0, I))."""
     data: str = ""
     """Folder of target images (a recipe's relative path is relative to the recipe)."""
-    images: int | None = None
-    """Use the first N images of the folder (sorted by name); all when None."""
+    images: int | None = setting(None, minimum=1)
+    """Use the first N images of the folder (sorted by name); all when not given."""
     model: str = "dcgan-faces"
     model_options: dict[str, Any] = field(default_factory=dict)
     base_checkpoint: str | None = None
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
-    steps: int = 10_000
-    batch_size: int = 25
-    lr: float = 5e-4
-    latent_lr: float = 0.05
-    embedding_lr: float = 1e-3
-    embedding_penalty: float = 0.02
-    lr_decay_every: int = 3_000
-    lr_decay: float = 0.2
-    l1_weight: float = 1.0
-    perceptual: str = "effnet-lite0"
-    perceptual_weight: float | None = None
+    steps: int = setting(10_000, minimum=1)
+    """Training steps."""
+    batch_size: int = setting(25, minimum=1)
+    """Images per step (all processes together)."""
+    lr: float = setting(5e-4, above=0)
+    """Adapter learning rate."""
+    latent_lr: float = setting(0.05, above=0)
+    """Per-image latent learning rate."""
+    embedding_lr: float = setting(1e-3, above=0)
+    """Learning rate of a class-conditional generator's learned class embedding."""
+    embedding_penalty: float = setting(0.02, minimum=0)
+    lr_decay_every: int = setting(3_000, minimum=1)
+    lr_decay: float = setting(0.2, above=0, maximum=1)
+    l1_weight: float = setting(1.0, minimum=0)
+    perceptual: str = setting("effnet-lite0", choices=(*BACKBONES, "none"))
+    """Perceptual backbone (vgg16 needs weights: --vgg-weights)."""
+    perceptual_weight: float | None = setting(None, minimum=0)
     """Per-layer weight; None takes the backbone's default."""
-    perceptual_weights_path: str | None = None
+    perceptual_weights_path: str | None = setting(None, flag="--vgg-weights")
     """VGG16 weights in torchvision format (the only backbone that does not install offline)."""
-    latent_init: str = "zeros"
+    latent_init: str = setting("zeros", choices=("zeros", "prior"))
     """'zeros' (the official recipe) or 'prior': each latent starts as a draw from N(0, I)."""
-    latent_reg_weight: float = 0.1
-    latent_jitter: float = 0.01
-    grad_accum: int = 1
-    precision: str = "no"
-    compile: bool = False
+    latent_reg_weight: float = setting(0.1, minimum=0)
+    latent_jitter: float = setting(0.01, minimum=0)
+    grad_accum: int = setting(1, minimum=1)
+    """Accumulate gradients over K steps per optimizer update."""
+    precision: str = setting("no", choices=PRECISIONS)
+    """Mixed precision on CUDA: no, bf16 or fp16."""
+    compile: bool = setting(False, flag="--compile/--eager")
+    """torch.compile the generator."""
     channels_last: bool = True
     """Run the generator and the perceptual backbone in channels_last (25 % faster on the CPU);
     a generator that cannot (found by one probe step) falls back to contiguous with a warning."""
     tf32: bool = True
     """On CUDA, fp32 matmuls and convolutions in TF32 (set for the process when a run starts, as the
     benchmarks and the path table measure; recorded in run.json). No effect on the CPU."""
-    class_label: int | None = None
-    """Adapt (and sample) a class-conditional generator under this one class, as the research
-    fine-tunes BigGAN from one class; None: the bundle's own default for labels=None."""
-    seed: int = 0
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    sample_sigma: float = 0.5
-    strict_data: bool = False
-    recon_weight: float = 0.0
+    class_label: int | None = setting(None, minimum=0, flag="--class")
+    """Class-conditional generators: adapt (and later sample) under this one class, as the research
+    fine-tunes BigGAN from one class; a learned class embedding starts from that class's entry."""
+    seed: int = setting(0, minimum=0)
+    """Random seed (same seed, same run)."""
+    sample_every: int = setting(500, minimum=1)
+    """Write a sample grid every K steps."""
+    checkpoint_every: int = setting(500, minimum=1)
+    """Checkpoint every K steps."""
+    sample_sigma: float = setting(0.5, above=0)
+    strict_data: bool = setting(False, flag="--strict")
+    """Refuse unreadable files in the image folder instead of skipping them."""
+    recon_weight: float = setting(0.0, minimum=0)
     """Adversarial recipe: weight of the supervised recipe's terms (per-image latents, L1 +
     perceptual + latent regulariser); 0 trains adversarially alone."""
-    d_lr: float = 2e-3
+    d_lr: float = setting(2e-3, above=0)
     """Adversarial recipe: learning rate of the discriminator's heads."""
     augment: str = "color,translation,cutout"
     """Adversarial recipe: DiffAugment policy applied to real and generated images."""
-    disc_width: int = 64
+    disc_width: int = setting(64, minimum=1)
     """Adversarial recipe: channels of the projected discriminator's mixing and heads."""
     log_with: list[str] = field(default_factory=list)
-    """Accelerate trackers to log losses and sample grids to ('tensorboard', 'wandb', ...)."""
+    """Log losses and sample grids to Accelerate trackers (tensorboard, wandb, ...); files go to OUT/logs."""
 
-    def __post_init__(self) -> None:
-        if isinstance(self.adapter, dict):
-            self.adapter = AdapterConfig.from_dict(self.adapter)
-        if self.latent_init not in ("zeros", "prior"):
-            raise ConfigError(f"latent_init must be 'zeros' or 'prior', got {self.latent_init!r}")
-        if self.recipe not in RECIPES:
-            raise ConfigError(f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
+    def validate(self) -> None:
+        """Rules between fields, and names that must exist (trackers, augmentations)."""
         if self.recipe == "supervised" and self.recon_weight:
-            raise ConfigError("recon_weight blends the supervised terms into the adversarial recipe; "
-                              "the supervised recipe is all reconstruction")  # fmt: skip
+            raise SettingError("recon_weight", "blends the supervised terms into the adversarial recipe; "
+                               "the supervised recipe is all reconstruction")  # fmt: skip
         if self.recipe == "adversarial" and self.grad_accum != 1:
-            raise ConfigError("the adversarial recipe updates D and G every step: grad_accum must be 1")
-        if self.recon_weight < 0:
-            raise ConfigError(f"recon_weight must be at least 0, got {self.recon_weight}")
-        check_policy(self.augment)
-        if "tensorboard" in self.log_with and importlib.util.find_spec("tensorboard") is None:
-            raise ConfigError(
-                "--log-with tensorboard needs the tensorboard package, which is not installed: "
-                "pip install 'gan-adapters[tracking]' (or pip install tensorboard)"
+            raise SettingError(
+                "grad_accum", "must be 1 in the adversarial recipe (it updates D and G every step)"
             )
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        for name in (
-            "steps",
-            "batch_size",
-            "grad_accum",
-            "lr_decay_every",
-            "sample_every",
-            "checkpoint_every",
-        ):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.images is not None and self.images < 1:
-            raise ConfigError(f"images must be at least 1, got {self.images}")
-        for name in ("lr", "latent_lr", "embedding_lr", "sample_sigma", "d_lr"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        try:
+            check_policy(self.augment)
+        except ConfigError as exc:
+            raise SettingError("augment", f"names {exc}") from exc
+        for name in self.log_with:
+            if problem := tracker_problem(name):
+                raise SettingError("log_with", problem)
 
     @property
     def reconstructs(self) -> bool:

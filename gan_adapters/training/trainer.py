@@ -25,9 +25,9 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 
-from gan_adapters.errors import ConfigError, TrainingDivergedError
+from gan_adapters.errors import ConfigError, SettingError, TrainingDivergedError
 from gan_adapters.faults import kill_point
-from gan_adapters.files import folder_lock
+from gan_adapters.files import folder_lock, removed_on_failure
 from gan_adapters.training.adversarial import adversarial_parts
 from gan_adapters.training.critic import build_critic
 from gan_adapters.training.data import load_image_folder
@@ -94,12 +94,16 @@ def train(
     """
     if resume and overwrite:
         raise ConfigError("--resume continues the run in the folder and --overwrite deletes it: pick one")
+    if not config.data:
+        raise SettingError("data", "is missing: name the folder of target images")
     config = config.with_paths_from(Path.cwd())  # config.toml and checkpoints then work from anywhere
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = config.tf32
     paths = RunPaths(Path(out))
     accelerator = accelerator or _new_accelerator(config, paths)
-    lock = folder_lock(paths.root, "the run folder") if accelerator.is_main_process else nullcontext()
-    with lock:
+    main_process = accelerator.is_main_process
+    lock = folder_lock(paths.root, "the run folder") if main_process else nullcontext()
+    cleanup = removed_on_failure(paths.root, paths.has_checkpoint) if main_process else nullcontext()
+    with cleanup, lock:
         return _train(config, paths, accelerator, resume, overwrite, on_step, discriminator)
 
 
