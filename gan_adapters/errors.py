@@ -68,11 +68,11 @@ class BackboneUnavailableError(GanAdaptersError, RuntimeError):
 
 class SettingError(ConfigError):
     """One configuration value breaks its declaration (`settings.py`); `key` names it, and
-    `located` says it in the terms the user typed (a flag, a recipe key, a keyword)."""
+    `located` or `as_flag` say it in the terms the user typed (a recipe key, a flag)."""
 
     def __init__(self, key: str, problem: str, where: str | None = None) -> None:
         self.key, self.problem, self.where = key, problem, where
-        super().__init__(f"{where}: `{key}` {problem}" if where else f"{key} {problem}")
+        super().__init__(f"{where}: {key} {problem}" if where else f"{key} {problem}")
 
     def located(self, where: str) -> SettingError:
         """The same refusal, said of a key in a file ('recipe.toml')."""
@@ -81,3 +81,11 @@ class SettingError(ConfigError):
     def as_flag(self, flag: str) -> ConfigError:
         """The same refusal, said of a command-line flag ('--steps')."""
         return ConfigError(f"{flag} {self.problem}")
+
+
+class RunInterruptedError(GanAdaptersError, RuntimeError):
+    """A run stopped by Ctrl-C at a safe point; `step` is what its checkpoint holds."""
+
+    def __init__(self, message: str, step: int) -> None:
+        super().__init__(message)
+        self.step = step

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,9 +15,11 @@ import typer.main
 from rich.text import Text
 from typer._click.exceptions import UsageError
 
+from gan_adapters.cli.config_options import flag_of
 from gan_adapters.cli.evaluation import evaluate, sweep
 from gan_adapters.cli.generate import interpolate, sample
 from gan_adapters.cli.options import (
+    ADAPTER_FIELDS,
     Verbose,
     apply_adapter_options,
     configure_logging,
@@ -24,8 +28,8 @@ from gan_adapters.cli.options import (
     with_adapter_options,
 )
 from gan_adapters.cli.pretrain import pretrain
-from gan_adapters.cli.training import finetune
-from gan_adapters.errors import GanAdaptersError, GeneratorError, SiteError
+from gan_adapters.cli.training import FINETUNE_FIELDS, finetune
+from gan_adapters.errors import GanAdaptersError, GeneratorError, RunInterruptedError, SettingError, SiteError
 
 app = typer.Typer(
     help=(
@@ -152,9 +156,31 @@ LIBRARY_TO_FLAGS = {
 }  # fmt: skip
 """The library's keyword names in error messages, as the command line spells the same choice."""
 
+PARAMETER_FLAGS = {
+    "trust_code": "--trust-code",
+    "model": "--model",
+    "resume": "--resume",
+    "overwrite": "--overwrite",
+}
+"""Keyword arguments of the library's functions that messages name (as `name`), and their flags."""
+
+
+@functools.cache
+def option_flags() -> dict[str, str]:
+    """Every recipe and adapter key `finetune` takes as an option, and its flag; and the parameters
+    above (other keys stay `key`: they are set in a recipe)."""
+    from gan_adapters.surgery.config import AdapterConfig
+    from gan_adapters.training.recipe import TrainConfig
+
+    flags = {name: flag_of(AdapterConfig, name) for name in ADAPTER_FIELDS}
+    flags |= {name: flag_of(TrainConfig, name) for name in FINETUNE_FIELDS}
+    return flags | PARAMETER_FLAGS
+
 
 def in_cli_terms(message: str) -> str:
-    """An error message with the library's keywords (`targets=`) replaced by the flags (`-t/--target`)."""
+    """An error message in the command line's terms: a key the library names as `key` becomes its
+    flag, and keywords (`targets=`) become flags (`-t/--target`)."""
+    message = re.sub(r"`(\w+)`", lambda m: option_flags().get(m.group(1), m.group(0)), message)
     for keyword, flag in LIBRARY_TO_FLAGS.items():
         message = re.sub(rf"(?<![\w.]){re.escape(keyword)}(?=[\w'\"\[(-])", flag + " ", message)
         message = re.sub(rf"(?<![\w.]){re.escape(keyword)}", flag, message)
@@ -173,8 +199,14 @@ def main(args: list[str] | None = None) -> None:
         else:
             _refuse(exc.format_message().replace("Value error, ", "") + " (see --help)", args)
         raise SystemExit(2) from None
+    except RunInterruptedError as exc:
+        again = [a for a in args if a != "--overwrite"] + ([] if "--resume" in args else ["--resume"])
+        err_console.print(
+            f"{in_cli_terms(str(exc))}:\n  gan-adapters {shlex.join(again)}", highlight=False, soft_wrap=True
+        )
+        raise SystemExit(130) from None
     except GanAdaptersError as exc:
-        _refuse(in_cli_terms(str(exc)), args)
+        _refuse(in_cli_terms(_flagged(exc)), args)
         raise SystemExit(2) from None
     except FileNotFoundError as exc:  # a path the user typed (say, `eval nope/ DIR`)
         _refuse(f"no such file or folder: {exc.filename or exc}", args)
@@ -183,6 +215,13 @@ def main(args: list[str] | None = None) -> None:
         err_console.print("interrupted", highlight=False)
         raise SystemExit(130) from None
     raise SystemExit(code or 0)
+
+
+def _flagged(exc: GanAdaptersError) -> str:
+    """A library refusal of one setting said of its flag, when the command line has one."""
+    if isinstance(exc, SettingError) and exc.where is None and exc.key in option_flags():
+        return f"{option_flags()[exc.key]} {exc.problem}"
+    return str(exc)
 
 
 def _refuse(message: str, args: list[str]) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.progress import Progress
 
 from gan_adapters.cli.config_options import build_config, ranged, with_config_options
 from gan_adapters.errors import ConfigError
@@ -101,6 +104,18 @@ def apply_adapter_options(base: AdapterConfig, options: dict[str, Any]) -> Adapt
     if any(k in updates for k in ("kind", "groups", "group_size", "ratio")):
         updates = {"groups": None, "group_size": None, "ratio": None} | updates
     return build_config(AdapterConfig, dataclasses.asdict(base), updates)
+
+
+@contextmanager
+def progress_bar(*columns: Any, disable: bool = False) -> Iterator[Progress]:
+    """A rich progress bar that shows from its first `start()` (call it with each update): a run
+    refused before its first step prints its one error line, no empty bar."""
+    progress = Progress(*columns, console=console, disable=disable)
+    try:
+        yield progress
+    finally:
+        if progress.live.is_started:
+            progress.stop()
 
 
 def configure_logging(verbose: bool) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
 from gan_adapters.cli.config_options import build_config, ranged, with_config_options
-from gan_adapters.cli.options import Verbose, configure_logging, console
+from gan_adapters.cli.options import Verbose, configure_logging, console, progress_bar
 from gan_adapters.training.pretrain import PretrainConfig
 
 PRETRAIN_FIELDS = ("batch_size", "steps", "minutes", "precision", "g_lr", "d_lr", "beta1", "checkpoint_every",
@@ -115,24 +115,18 @@ def _train_with_progress(
     """Run the pretraining under a progress bar (a log line per checkpoint when not on a terminal)."""
     columns = (TextColumn("pretraining"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                TimeRemainingColumn())  # fmt: skip
-    progress = Progress(
-        *columns, console=console
-    )  # shown from the first step: a refused start prints one line
-    task = progress.add_task("pretrain", total=config.steps, info="")
+    with progress_bar(*columns) as progress:
+        task = progress.add_task("pretrain", total=config.steps, info="")
 
-    def on_step(step: int, total: int, losses: dict[str, float], seconds: float) -> None:
-        progress.start()
-        rate = step * config.batch_size / seconds
-        info = f"D {losses['d_loss']:.3f} G {losses['g_loss']:.3f} {rate:.0f} img/s"
-        progress.update(task, completed=step, info=info)
-        if not console.is_terminal and step % config.checkpoint_every == 0:  # a background run's log file
-            progress.console.print(f"step {step}/{total}: {info}, {seconds / 60:.1f} min")
+        def on_step(step: int, total: int, losses: dict[str, float], seconds: float) -> None:
+            rate = step * config.batch_size / seconds
+            info = f"D {losses['d_loss']:.3f} G {losses['g_loss']:.3f} {rate:.0f} img/s"
+            progress.start()
+            progress.update(task, completed=step, info=info)
+            if not console.is_terminal and step % config.checkpoint_every == 0:  # a background run's log file
+                progress.console.print(f"step {step}/{total}: {info}, {seconds / 60:.1f} min")
 
-    try:
         return run_pretraining(config, data, out, resume=resume, init_from=init_from, on_step=on_step)
-    finally:
-        if progress.live.is_started:
-            progress.stop()
 
 
 def _report(data: Path, out: Path, samples: int, real: int | None, licence: str | None) -> None:

@@ -9,7 +9,6 @@ import typer
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -25,6 +24,7 @@ from gan_adapters.cli.options import (
     apply_adapter_options,
     configure_logging,
     console,
+    progress_bar,
     with_adapter_options,
 )
 from gan_adapters.errors import SettingError
@@ -88,10 +88,11 @@ def finetune(
     main_process = PartialState(cpu=cpu_only_launch()).is_main_process
     columns = (TextColumn("[bold]fine-tuning"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=console, transient=False, disable=not main_process) as progress:
+    with progress_bar(*columns, disable=not main_process) as progress:
         task = progress.add_task("train", total=config.steps, loss="-")
 
         def on_step(report) -> None:
+            progress.start()
             progress.update(task, completed=report.step, loss=f"{report.losses['loss']:.4f}")
 
         result = train(config, out, resume=resume, overwrite=overwrite, on_step=on_step)

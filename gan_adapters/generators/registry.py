@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,24 +103,39 @@ def is_code_reference(name: str) -> bool:
 
 
 def call_factory(spec: str, **options) -> object:
-    """Import `package.module:factory` or `path/to/file.py:factory` and call the factory."""
+    """Import `package.module:factory` or `path/to/file.py:factory` and call the factory; whatever
+    the user's code raises comes back as a GeneratorError naming the spec (the cause chained)."""
     source, _, attr = spec.rpartition(":")
     try:
-        if source.endswith(".py"):
-            path = Path(source)
-            if not path.is_file():
-                raise GeneratorError(f"no Python file at {path} (from {spec!r})")
-            module_spec = importlib.util.spec_from_file_location(f"_gan_adapters_user_{path.stem}", path)
-            module = importlib.util.module_from_spec(module_spec)
-            module_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(source)
-        factory = getattr(module, attr)
-    except (ImportError, AttributeError, SyntaxError) as exc:
-        raise GeneratorError(f"cannot import {spec!r}: {type(exc).__name__}: {exc}") from exc
+        module = _import_user_module(source, spec)
+    except GeneratorError:
+        raise
+    except Exception as exc:  # the user's module failed while being imported
+        raise GeneratorError(f"cannot import {source} (from {spec!r}): {type(exc).__name__}: {exc}") from exc
+    factory = getattr(module, attr, None)
+    if factory is None:
+        public = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+        raise GeneratorError(
+            f"{source} has no {attr!r}; it defines: {', '.join(public) or 'nothing callable'}"
+        )
     if not callable(factory):
         raise GeneratorError(f"{spec!r} is a {type(factory).__name__}, not a factory to call")
-    return factory(**options)
+    try:
+        return factory(**options)
+    except Exception as exc:
+        raise GeneratorError(f"{spec} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _import_user_module(source: str, spec: str) -> types.ModuleType:
+    if not source.endswith(".py"):
+        return importlib.import_module(source)
+    path = Path(source)
+    if not path.is_file():
+        raise GeneratorError(f"no Python file at {path} (from {spec!r})")
+    module_spec = importlib.util.spec_from_file_location(f"_gan_adapters_user_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
 
 
 def _user_generator(spec: str, **options) -> GeneratorBundle:

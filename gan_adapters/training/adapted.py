@@ -34,7 +34,7 @@ def refuse_untrusted_code(model: str, where: Path, trust_code: bool) -> None:
     if is_code_reference(model) and not trust_code:
         raise RunFolderError(
             f"{where} names its generator as code ({model!r}); loading it would import that module. "
-            "If you trust it, pass --trust-code (trust_code=True), or name the model yourself with --model"
+            "If you trust it, pass `trust_code`, or name the model yourself with `model`"
         )
 
 

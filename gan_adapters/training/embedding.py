@@ -25,19 +25,24 @@ class LearnedEmbedding(nn.Module):
         return self.embedding.expand(classes.shape[0], -1)
 
 
-def mean_embedding(module: nn.Module) -> torch.Tensor:
-    """The mean of a pretrained class-embedding table (nn.Embedding or a bias-free nn.Linear)."""
+def embedding_table(module: nn.Module) -> torch.Tensor:
+    """A pretrained class-embedding table as (classes, dim): an nn.Embedding's weight, or a
+    bias-free nn.Linear's (its inputs are one-hot classes)."""
     if isinstance(module, nn.Embedding):
-        return module.weight.mean(0)
+        return module.weight
     if isinstance(module, nn.Linear):
-        return module.weight.mean(1)
+        return module.weight.T
     raise GeneratorError(f"cannot read class embeddings from a {type(module).__name__}")
 
 
-def replace_class_embedding(bundle: GeneratorBundle, initial: torch.Tensor | None = None) -> LearnedEmbedding:
-    """Swap the bundle's class-embedding module for one learned embedding (default: the mean)."""
+def replace_class_embedding(
+    bundle: GeneratorBundle, initial: torch.Tensor | None = None, start_class: int | None = None
+) -> LearnedEmbedding:
+    """Swap the bundle's class-embedding module for one learned embedding: `initial`, else the
+    table's entry for `start_class`, else the mean of the table (Noguchi & Harada's start)."""
     original = bundle.model.get_submodule(bundle.class_embedding)
-    mean = mean_embedding(original)
+    table = embedding_table(original)
+    mean = table.mean(0) if start_class is None else table[start_class]
     if initial is not None and initial.shape != mean.shape:
         raise MismatchError(
             f"a learned class embedding of shape {tuple(initial.shape)} does not fit {bundle.name}, "

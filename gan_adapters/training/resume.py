@@ -137,15 +137,15 @@ def check_resumable(checkpoint: dict, config: TrainConfig, paths: RunPaths) -> d
         raise CheckpointError(f"{paths.checkpoint} is not a checkpoint of this version: {exc}") from exc
     old, new = saved.to_dict(), config.to_dict()
     changed = [k for k in old if old[k] != new[k]]
-    unsafe = [k for k in changed if k not in SAFE_TO_CHANGE]
+    unsafe = [f"`{k}` (was {old[k]!r}, now {new[k]!r})" for k in changed if k not in SAFE_TO_CHANGE]
     if unsafe:
         raise RunFolderError(
-            f"--resume needs the same settings as the run in {paths.root}; these differ: {', '.join(unsafe)} "
-            f"(only {', '.join(SAFE_TO_CHANGE)} may change on resume)"
+            f"`resume` needs the same settings as the run in {paths.root}; these differ: {', '.join(unsafe)}; "
+            f"only {', '.join(f'`{k}`' for k in SAFE_TO_CHANGE)} may change on resume"
         )
     if step > config.steps or (step == config.steps and paths.adapters.exists()):
         raise RunFolderError(
-            f"the run in {paths.root} already reached step {step}; ask for more --steps to go on"
+            f"the run in {paths.root} already reached step {step}; ask for more `steps` to go on"
         )
     return {k: [old[k], new[k]] for k in changed}
 

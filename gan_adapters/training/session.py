@@ -12,6 +12,7 @@ from accelerate import Accelerator
 from PIL import Image
 from torch import nn
 
+from gan_adapters.errors import SettingError
 from gan_adapters.generators.registry import GeneratorBundle, load_generator
 from gan_adapters.images import make_grid, save_png
 from gan_adapters.surgery.inject import inject
@@ -84,12 +85,29 @@ class TrainState(nn.Module):
 def prepare_model(config: TrainConfig) -> tuple[GeneratorBundle, LearnedEmbedding | None]:
     """Load the base, inject the configured adapters, swap in a learned class embedding."""
     bundle = load_generator(config.model, config.base_checkpoint, **config.model_options)
+    check_class_label(config.class_label, bundle)
     bundle.model = inject(bundle.model, config=config.adapter, example_inputs=bundle.example_inputs())
-    embedding = replace_class_embedding(bundle) if bundle.class_embedding else None
+    embedding = (
+        replace_class_embedding(bundle, start_class=config.class_label) if bundle.class_embedding else None
+    )
     if embedding is not None:
         embedding.requires_grad_(True)
     bundle.model.eval()
     return bundle, embedding
+
+
+def check_class_label(label: int | None, bundle: GeneratorBundle) -> None:
+    """A class to adapt under must be one of the generator's own (a class-conditional one)."""
+    if label is None:
+        return
+    if not bundle.num_classes:
+        raise SettingError(
+            "class_label", f"applies to class-conditional generators; {bundle.name} takes no class"
+        )
+    if label >= bundle.num_classes:
+        raise SettingError(
+            "class_label", f"must be below {bundle.num_classes} (the classes of {bundle.name}), got {label}"
+        )
 
 
 def _optimizer(config: TrainConfig, state: TrainState) -> torch.optim.Optimizer:

@@ -25,12 +25,13 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 
-from gan_adapters.errors import ConfigError, SettingError, TrainingDivergedError
+from gan_adapters.errors import ConfigError, RunInterruptedError, SettingError, TrainingDivergedError
 from gan_adapters.faults import kill_point
 from gan_adapters.files import folder_lock, removed_on_failure
 from gan_adapters.training.adversarial import adversarial_parts
 from gan_adapters.training.critic import build_critic
 from gan_adapters.training.data import load_image_folder
+from gan_adapters.training.interrupt import stop_between_steps
 from gan_adapters.training.recipe import TrainConfig
 from gan_adapters.training.resume import (
     check_resumable,
@@ -121,10 +122,13 @@ def _train(config, paths, accelerator, resume, overwrite, on_step, discriminator
     metrics = MetricsLog(paths.metrics, resume_from=session.start) if accelerator.is_main_process else None
     began, losses = time.monotonic(), {}
     try:
-        for step in range(session.start, config.steps):
-            losses = _train_step(session, step)
-            losses |= {"lr": session.scheduler.get_last_lr()[0], "seconds": time.monotonic() - began}
-            _after_step(session, step + 1, losses, metrics, on_step)
+        with stop_between_steps(accelerator.num_processes == 1) as stop:
+            for step in range(session.start, config.steps):
+                losses = _train_step(session, step)
+                losses |= {"lr": session.scheduler.get_last_lr()[0], "seconds": time.monotonic() - began}
+                _after_step(session, step + 1, losses, metrics, on_step)
+                if stop.requested:
+                    _stop_here(session, step + 1)
     finally:
         if metrics is not None:
             metrics.close()
@@ -139,6 +143,20 @@ def _train(config, paths, accelerator, resume, overwrite, on_step, discriminator
         accelerator.end_training()
     accelerator.wait_for_everyone()
     return RunResult(paths, config.steps, seconds, losses)
+
+
+def _stop_here(session: Session, done: int) -> None:
+    """After Ctrl-C: checkpoint the state after `done` steps (when its weights are finite; else the
+    last checkpoint stands) and stop with where the run can go on from."""
+    trainable = [p for group in session.optimizer.param_groups for p in group["params"]]
+    if all(bool(torch.isfinite(p).all()) for p in trainable):
+        write_training_checkpoint(session, done)
+    held, where = session.last_checkpoint, f"stopped by Ctrl-C after step {done} of {session.config.steps}"
+    if held is None:
+        raise RunInterruptedError(f"{where}; nothing was checkpointed yet", 0)
+    raise RunInterruptedError(
+        f"{where}; {session.paths.checkpoint} holds step {held}: `resume` goes on from there", held
+    )
 
 
 def _new_accelerator(config: TrainConfig, paths: RunPaths) -> Accelerator:
