@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
@@ -103,7 +103,7 @@ def sweep(  # long: typer declares each option as a parameter; the body is short
         ),
     ] = "0/1",
     stage: Annotated[
-        str,
+        Literal["all", "train", "score"],
         typer.Option(
             help="all: train and score each cell. train: train only (a GPU box without the scoring "
             "network; needs fixed lrs). score: score the cells already trained, train none."
@@ -111,9 +111,11 @@ def sweep(  # long: typer declares each option as a parameter; the body is short
     ] = "all",
     time_limit: Annotated[
         float | None,
-        typer.Option(
+        ranged(
+            "--time-limit",
             help="Minutes: start no cell that would end past this, judged by the cells run so far "
-            "(for a GPU window of fixed length; the next call goes on where this one stopped)."
+            "(for a GPU window of fixed length; the next call goes on where this one stopped).",
+            above=0,
         ),
     ] = None,
     trust_code: TrustCode = False,

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from gan_adapters.evaluation.features import FeatureCache, FeatureFn, InceptionPool3, default_cache_folder
-from gan_adapters.evaluation.metrics import Scores, score
+from gan_adapters.evaluation.metrics import Scores, require_two_a_side, score
 from gan_adapters.images import OVERVIEWS
 from gan_adapters.serial import Serialisable
 from gan_adapters.training.adapted import AdaptedRun, draw_latents, generate, load_run
@@ -56,7 +56,8 @@ class Evaluator:
         return self.cache.features(images, self.extractor, self.name)
 
     def score_images(self, generated: torch.Tensor, real: torch.Tensor, config: EvalConfig) -> Scores:
-        """KID, KMMD and FID of two image tensors."""
+        """KID, KMMD, FID, precision, recall, density and coverage of two image tensors."""
+        require_two_a_side(len(generated), len(real))  # before the features are computed
         return score(
             self.features(generated), self.features(real), kmmd_bandwidth=config.kmmd_bandwidth,
             kid_subsets=config.kid_subsets, kid_subset_size=config.kid_subset_size, seed=config.seed,

@@ -75,6 +75,15 @@ def spread(features: torch.Tensor) -> float:
     return float(distances.sum() / (len(features) * (len(features) - 1)))
 
 
+def require_two_a_side(generated: int, real: int) -> None:
+    """Refuse sets too small to score (a covariance or an unbiased MMD of one image is undefined)."""
+    if min(generated, real) < 2:
+        raise ConfigError(
+            f"KID, KMMD and FID need at least 2 images on each side, got {generated} generated and "
+            f"{real} real: sample more images or add real ones"
+        )
+
+
 def polynomial_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """KID's kernel (x.y / d + 1)^3."""
     return (x @ y.T / x.shape[1] + 1) ** 3
@@ -153,11 +162,7 @@ def score(
 ) -> Scores:
     """KID, KMMD, FID, and (for more than `neighbours` images a side) precision, recall, density
     and coverage of generated features against real features; refused below two images a side."""
-    if min(len(generated), len(real)) < 2:
-        raise ConfigError(
-            f"KID, KMMD and FID need at least 2 images on each side, got {len(generated)} generated and "
-            f"{len(real)} real: sample more images or add real ones"
-        )
+    require_two_a_side(len(generated), len(real))
     kid_mean, kid_std = kid(generated, real, kid_subsets, kid_subset_size, seed)
     kmmd_value, bandwidth = kmmd(generated, real, kmmd_bandwidth)
     scores = Scores(
