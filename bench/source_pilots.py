@@ -25,8 +25,9 @@ import torch.nn.functional as F
 from gan_adapters.evaluation.evaluator import Evaluator
 from gan_adapters.evaluation.pretrain_report import score_source
 from gan_adapters.generators.sources import load_generator_file
+from gan_adapters.pretraining.config import PretrainConfig
+from gan_adapters.pretraining.loop import pretrain
 from gan_adapters.training.data import load_image_tensor
-from gan_adapters.training.pretrain import PretrainConfig, pretrain
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = {32: ROOT / "data" / "emoji-32-train.safetensors", 64: ROOT / "data" / "emoji-64-train.safetensors"}

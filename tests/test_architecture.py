@@ -11,11 +11,22 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "gan_adapters"
 
 LAYERS = {
-    "gan_adapters.errors": 0, "gan_adapters.faults": 0, "gan_adapters.files": 1, "gan_adapters.pretrained": 1,
-    "gan_adapters.serial": 2, "gan_adapters.images": 2, "gan_adapters.surgery": 3, "gan_adapters.generators": 4,
-    "gan_adapters.training": 5, "gan_adapters": 6, "gan_adapters.evaluation": 7, "gan_adapters.cli": 8,
+    "gan_adapters.errors": 0,
+    "gan_adapters.faults": 0,
+    "gan_adapters.files": 1,
+    "gan_adapters.pretrained": 1,
+    "gan_adapters.serial": 2,
+    "gan_adapters.settings": 2,
+    "gan_adapters.images": 2,
+    "gan_adapters.surgery": 3,
+    "gan_adapters.generators": 4,
+    "gan_adapters.training": 5,
+    "gan_adapters.pretraining": 5,
+    "gan_adapters": 6,
+    "gan_adapters.evaluation": 7,
+    "gan_adapters.cli": 8,
     "gan_adapters.__main__": 9,
-}  # fmt: skip
+}
 """Each module's layer (the longest matching prefix); a module may import only from layers at or below
 its own, and the package root (the public API) sits above training and below evaluation and the CLI."""
 

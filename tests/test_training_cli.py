@@ -271,7 +271,8 @@ def test_a_pretraining_folder_held_by_a_live_process_is_refused_and_a_dead_ones_
 
     from gan_adapters.errors import RunFolderError
     from gan_adapters.generators.cdcgan import CDCGANConfig
-    from gan_adapters.training.pretrain import PretrainConfig, pretrain
+    from gan_adapters.pretraining.config import PretrainConfig
+    from gan_adapters.pretraining.loop import pretrain
 
     out, data = tmp_path / "source", tiny_tensor(tmp_path / "tiny.safetensors")
     out.mkdir()

@@ -19,9 +19,10 @@ from gan_adapters.evaluation.pretrain_report import report
 from gan_adapters.generators.biggan import BigGANConfig, BigGANDiscriminator, BigGANGenerator
 from gan_adapters.generators.cdcgan import CDCGANConfig, CDCGANDiscriminator, CDCGANGenerator
 from gan_adapters.generators.sources import load_generator_file
+from gan_adapters.pretraining.config import PretrainConfig
+from gan_adapters.pretraining.loop import pretrain
 from gan_adapters.training.augment import diff_augment
 from gan_adapters.training.data import load_image_tensor
-from gan_adapters.training.pretrain import PretrainConfig, pretrain
 
 
 def test_biggan_128_shape_and_the_research_arithmetic():
@@ -197,7 +198,7 @@ def test_an_unknown_architecture_is_refused_with_the_known_ones():
 def test_standing_statistics_give_the_eval_generator_its_own_batch_statistics():
     """An EMA generator inherits running statistics that its weights never produced; standing
     statistics average its own: eval mode then matches train mode's batch statistics."""
-    from gan_adapters.training.pretrain import standing_statistics
+    from gan_adapters.pretraining.state import standing_statistics
 
     generator = CDCGANGenerator(CDCGANConfig(ch=4, z_dim=16, num_classes=5))
     with torch.no_grad():

@@ -23,7 +23,7 @@ from gan_adapters.cli.options import (
 )
 
 
-def evaluate(
+def evaluate(  # long: typer declares each option as a parameter; the body is short
     generated: Annotated[
         Path, typer.Argument(help="A run folder (it samples for itself) or a folder of generated images.")
     ],

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemaini
 
 from gan_adapters.cli.config_options import build_config, ranged, with_config_options
 from gan_adapters.cli.options import Verbose, configure_logging, console, progress_bar
-from gan_adapters.training.pretrain import PretrainConfig
+from gan_adapters.pretraining.config import PretrainConfig
 
 PRETRAIN_FIELDS = ("batch_size", "steps", "minutes", "precision", "g_lr", "d_lr", "beta1", "checkpoint_every",
                    "discriminator", "disc_width", "balanced")  # fmt: skip
@@ -19,7 +19,7 @@ PRETRAIN_FIELDS = ("batch_size", "steps", "minutes", "precision", "g_lr", "d_lr"
 
 
 @with_config_options(PretrainConfig, PRETRAIN_FIELDS, "pretrain_options")
-def pretrain(
+def pretrain(  # long: typer declares each option as a parameter; the body is short
     data: Annotated[
         Path,
         typer.Argument(
@@ -95,7 +95,7 @@ def pretrain(
     """
     import torch
 
-    from gan_adapters.training.pretrain import pretrain as run_pretraining
+    from gan_adapters.pretraining.loop import pretrain as run_pretraining
 
     configure_logging(verbose)
     if threads is not None:

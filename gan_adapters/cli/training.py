@@ -96,17 +96,16 @@ def finetune(
             progress.update(task, completed=report.step, loss=f"{report.losses['loss']:.4f}")
 
         result = train(config, out, resume=resume, overwrite=overwrite, on_step=on_step)
-    if not main_process:
-        return
-    table = Table(
-        "what",
-        "where",
-        title=f"run finished: {result.steps} steps in {result.seconds:.0f} s",
-        title_justify="left",
-    )
-    table.add_row(
-        "adapters (share this)", f"{result.paths.adapters} ({result.paths.adapters.stat().st_size:,} bytes)"
-    )
+    if main_process:
+        _print_finished(result)
+
+
+def _print_finished(result) -> None:
+    """Where the run's files are, and its last losses."""
+    title = f"run finished: {result.steps} steps in {result.seconds:.0f} s"
+    table = Table("what", "where", title=title, title_justify="left")
+    size = result.paths.adapters.stat().st_size
+    table.add_row("adapters (share this)", f"{result.paths.adapters} ({size:,} bytes)")
     table.add_row("sample grids", str(result.paths.samples))
     table.add_row("metrics", str(result.paths.metrics))
     table.add_row("config", str(result.paths.config))
@@ -116,7 +115,5 @@ def finetune(
         for name in ("l1", "perceptual", "g_adv", "d_loss")
         if name in result.final
     ]
-    console.print(
-        f"final loss {result.final.get('loss', float('nan')):.4f}"
-        + (f" ({', '.join(parts)})" if parts else "")
-    )
+    final = f"final loss {result.final.get('loss', float('nan')):.4f}"
+    console.print(final + (f" ({', '.join(parts)})" if parts else ""))
