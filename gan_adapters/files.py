@@ -12,6 +12,7 @@ import re
 import shutil
 import socket
 import tempfile
+import time
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -52,15 +53,31 @@ def take_lock(lock: Path) -> bool:
         try:
             handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            host, _, pid = lock.read_text().partition(" ")
-            if host != socket.gethostname() or _alive(int(pid or 0)):
+            if not _stale(lock):
                 return False
-            lock.unlink(missing_ok=True)  # its owner died: stale
+            lock.unlink(missing_ok=True)
             continue
         os.write(handle, me.encode())
         os.close(handle)
         return True
     return False
+
+
+UNWRITTEN_LOCK_SECONDS = 2.0
+"""A lock still without its pid after this long was left by a crash between its creation and its write."""
+
+
+def _stale(lock: Path) -> bool:
+    """Whether a lock's owner is gone: a process of this machine that died, or a crash that left
+    the lock without a pid. A live process (ours or another user's) or another host holds it."""
+    try:
+        host, _, pid = lock.read_text().partition(" ")
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return True  # released meanwhile
+    if not pid.strip().isdigit() or int(pid) <= 0:
+        return age > UNWRITTEN_LOCK_SECONDS
+    return host == socket.gethostname() and not _alive(int(pid))
 
 
 def _alive(pid: int) -> bool:

@@ -82,3 +82,33 @@ def test_decompression_bombs_and_damaged_files_are_skipped_or_refused(tmp_path, 
     assert "skipped 3 files" in caplog.text
     with pytest.raises(DataError, match="3 files in .* are not readable images: b-bomb.png"):
         load_image_folder(folder, 8, strict=True)
+
+
+def test_a_lock_with_no_pid_or_pid_zero_is_stale_and_a_live_or_foreign_one_is_not(tmp_path, monkeypatch):
+    """A crash between creating the lock and writing its pid leaves it empty (or 0): taken over. A
+    live process of this machine, one of another user (os.kill: PermissionError) and one on
+    another host all hold it."""
+    import os
+    import socket
+
+    from gan_adapters.files import take_lock
+
+    lock, host = tmp_path / ".lock", socket.gethostname()
+    for stale in ("", f"{host} ", f"{host} 0"):
+        lock.write_text(stale)
+        assert not take_lock(lock), "just created: its creator may be writing its pid now"
+        old = lock.stat().st_mtime - 10
+        os.utime(lock, (old, old))
+        assert take_lock(lock), repr(stale)
+        assert lock.read_text() == f"{host} {os.getpid()}"
+    for held in (f"{host} {os.getppid()}", f"elsewhere-{host} 999999"):
+        lock.write_text(held)
+        assert not take_lock(lock), held
+        assert lock.read_text() == held, "a held lock is left as it was"
+
+    def not_permitted(pid, signal):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "kill", not_permitted)
+    lock.write_text(f"{host} 4242")
+    assert not take_lock(lock), "another user's live process holds its lock"
