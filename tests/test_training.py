@@ -141,7 +141,7 @@ def test_existing_run_folder_is_not_overwritten_without_asking(tmp_path):
     assert [int(r["step"]) for r in read_metrics(tmp_path / "run" / "metrics.csv")] == [1, 2, 3]
     with pytest.raises(RunFolderError, match="nothing to resume"):
         train(tiny_config(steps=2), tmp_path / "empty", resume=True)
-    with pytest.raises(RunFolderError, match="these differ: seed"):
+    with pytest.raises(RunFolderError, match="these differ: `seed` \\(was 1, now 2\\)"):
         train(tiny_config(steps=4, seed=2), tmp_path / "run", resume=True)
 
 
@@ -165,9 +165,9 @@ def test_divergence_keeps_the_last_good_state_and_a_lower_lr_resumes_from_it(tmp
 def test_resume_refuses_unsafe_changes_and_past_the_end(tmp_path):
     run = tmp_path / "run"
     train(tiny_config(steps=4, checkpoint_every=2), run)
-    with pytest.raises(RunFolderError, match="these differ: batch_size"):
+    with pytest.raises(RunFolderError, match="these differ: `batch_size` \\(was 6, now 2\\)"):
         train(tiny_config(steps=8, batch_size=2), run, resume=True)
-    with pytest.raises(RunFolderError, match="already reached step 4; ask for more --steps"):
+    with pytest.raises(RunFolderError, match="already reached step 4; ask for more `steps`"):
         train(tiny_config(steps=4), run, resume=True)
     with pytest.raises(ga.ConfigError, match="pick one"):
         train(tiny_config(steps=8), run, resume=True, overwrite=True)

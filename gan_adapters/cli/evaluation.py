@@ -58,7 +58,8 @@ def evaluate(  # long: typer declares each option as a parameter; the body is sh
     trust_code: TrustCode = False,
     verbose: Verbose = False,
 ) -> None:
-    """Score generated images against real ones: KID (x1000, ± std over subsets), KMMD, FID.
+    """Score generated images against real ones: KID (x1000, ± std over subsets), KMMD, FID, and
+    precision / recall and density / coverage (fidelity and diversity apart, k = 5).
 
     Features: the FID Inception-v3 (offline). Rank methods by KID/KMMD: with 25-100 real images
     FID is biased and only indicative.
@@ -81,6 +82,12 @@ def evaluate(  # long: typer declares each option as a parameter; the body is sh
     table.add_row("KID x1000", f"{1000 * scores.kid:.2f} ± {1000 * scores.kid_std:.2f}")
     table.add_row("KMMD", f"{scores.kmmd:.5f} (bandwidth {scores.kmmd_bandwidth:.3g})")
     table.add_row("FID", f"{scores.fid:.2f}")
+    if scores.precision is not None:
+        table.add_row(
+            "precision / recall",
+            f"{scores.precision:.3f} / {scores.recall:.3f} (fidelity / diversity, k = 5)",
+        )
+        table.add_row("density / coverage", f"{scores.density:.3f} / {scores.coverage:.3f}")
     table.add_row("images", f"{scores.generated} generated, {scores.real} real")
     console.print(table)
     json_out = json_out or (generated / "eval.json" if run else None)
