@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TORCH := torch==2.13.0
 
-.PHONY: install test lint format demo demo-faces clean gpu-wheels gpu-data
+.PHONY: install test lint format mutation demo demo-faces clean gpu-wheels gpu-data
 
 $(STAMP): pyproject.toml requirements/no-deps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check gan_adapters tests examples bench
 	$(BIN)/ruff format --check gan_adapters tests examples bench
+
+# Mutation testing (never in CI): mutmut over the library modules changed since origin/main (or
+# MODULES="gan_adapters/x.py ..."), each with only the tests that import it; prints kill rates and survivors.
+mutation: $(STAMP)
+	$(BIN)/python bench/mutation.py $(MODULES)
 
 format: $(STAMP)
 	$(BIN)/ruff format gan_adapters tests examples bench

@@ -105,19 +105,30 @@ def run_variant(args, variant: str, mode: str, precision: str) -> dict:
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else float("nan")
     sample_ms = statistics.median(measure(sample) for _ in range(args.reps))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"variant": variant, "mode": mode, "precision": precision, "step_ms": step_ms,
-            "sample_ms": sample_ms, "peak_mib": peak, "adapter_parameters": trainable}  # fmt: skip
+    return {
+        "variant": variant,
+        "mode": mode,
+        "precision": precision,
+        "step_ms": step_ms,
+        "sample_ms": sample_ms,
+        "peak_mib": peak,
+        "adapter_parameters": trainable,
+    }
 
 
 def table(rows: list[dict]) -> str:
     base = {(r["mode"], r["precision"]): r for r in rows if r["variant"] == "base"}
-    lines = ["| variant | mode | precision | adapter params | step ms | x base | sample ms | x base | peak MiB | x base |",
-             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| variant | mode | precision | adapter params | step ms | x base | sample ms | x base "
+        "| peak MiB | x base |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         b = base[(r["mode"], r["precision"])]
         lines.append(
-            f"| {r['variant']} | {r['mode']} | {r['precision']} | {r['adapter_parameters']:,} | {r['step_ms']:.2f} | "
-            f"{r['step_ms'] / b['step_ms']:.3f} | {r['sample_ms']:.2f} | {r['sample_ms'] / b['sample_ms']:.3f} | "
+            f"| {r['variant']} | {r['mode']} | {r['precision']} | {r['adapter_parameters']:,} "
+            f"| {r['step_ms']:.2f} | {r['step_ms'] / b['step_ms']:.3f} "
+            f"| {r['sample_ms']:.2f} | {r['sample_ms'] / b['sample_ms']:.3f} | "
             f"{r['peak_mib']:.0f} | {r['peak_mib'] / b['peak_mib']:.3f} |"
         )
     return "\n".join(lines)
@@ -150,8 +161,12 @@ def main() -> None:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
-    planned = [(mode, precision, variant) for mode in args.modes.split(",") for precision in args.precisions.split(",")
-               for variant in ["base", *[v for v in args.variants.split(",") if v != "base"]]]  # fmt: skip
+    planned = [
+        (mode, precision, variant)
+        for mode in args.modes.split(",")
+        for precision in args.precisions.split(",")
+        for variant in ["base", *[v for v in args.variants.split(",") if v != "base"]]
+    ]
     began, longest, rows = time.monotonic(), 0.0, []
     for mode, precision, variant in planned:
         if rows and time.monotonic() - began + 1.5 * longest > args.seconds:  # the base row always
@@ -169,9 +184,11 @@ def main() -> None:
 def write(args, rows: list[dict], planned: int) -> None:
     """The table so far, as markdown (OUT) and JSON beside it."""
     device = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
-    header = (f"BigGAN {args.resolution} px, ch={args.ch}, batch {args.batch}, channels_last, adapters after "
-              f"{args.targets}; {device}; torch {torch.__version__}; TF32 {args.device == 'cuda'}; "
-              f"medians of {args.reps} after {args.warmup} warm-up; {len(rows)} of {planned} rows")  # fmt: skip
+    header = (
+        f"BigGAN {args.resolution} px, ch={args.ch}, batch {args.batch}, channels_last, adapters after "
+        f"{args.targets}; {device}; torch {torch.__version__}; TF32 {args.device == 'cuda'}; "
+        f"medians of {args.reps} after {args.warmup} warm-up; {len(rows)} of {planned} rows"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(f"{header}\n\n{table(rows)}\n")
     args.out.with_suffix(".json").write_text(json.dumps({"header": header, "rows": rows}, indent=2))

@@ -4,7 +4,8 @@ For every (channels, resolution) of BigGAN-128's BN sites and every group size, 
 training step of the layer pair (forward, backward into the adapter and the input) through six
 paths: BN then the adapter with each grouped 1x1 implementation (`conv`, `bmm`, `dense`), and the
 BN folded into the adapter with each (`folded-conv`, ...). The rows, keyed by this device's name,
-replace the same device's rows of the same shapes in a copy of the package's table, written to OUT/pointwise_paths.json;
+replace the same device's rows of the same shapes in a copy of the package's table, written to
+OUT/pointwise_paths.json;
 copy that over gan_adapters/surgery/pointwise_paths.json to ship it. `fold="fast"` and
 `pointwise_impl="auto"` then pick the fastest measured path on that device.
 
@@ -125,9 +126,13 @@ def main() -> None:
 def markdown(device: str, args, rows: list[dict]) -> str:
     """The measured rows as a table: ms per path, the fastest in bold."""
     names = list(rows[0]["ms"])
-    lines = [f"{device}; torch {torch.__version__}; batch {args.batch}, channels_last; forward + backward, "
-             f"median of {args.reps}", "", "| dtype | C | px | g | " + " | ".join(names) + " |",
-             "|---|---|---|---|" + "---|" * len(names)]  # fmt: skip
+    lines = [
+        f"{device}; torch {torch.__version__}; batch {args.batch}, channels_last; forward + backward, "
+        f"median of {args.reps}",
+        "",
+        "| dtype | C | px | g | " + " | ".join(names) + " |",
+        "|---|---|---|---|" + "---|" * len(names),
+    ]
     for r in rows:
         best = min(r["ms"], key=r["ms"].get)
         cells = [f"**{v:.3f}**" if k == best else f"{v:.3f}" for k, v in r["ms"].items()]

@@ -40,7 +40,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     print(
-        f"torch {torch.__version__}, {args.device}\n\n| adapter | fold | fused kernels | library calls |\n|---|---|---|---|"
+        f"torch {torch.__version__}, {args.device}\n\n"
+        "| adapter | fold | fused kernels | library calls |\n|---|---|---|---|"
     )
     for label, options in CASES.items():
         for fold in ("never", "always"):

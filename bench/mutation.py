@@ -53,7 +53,8 @@ def run_mutmut(module: str, tests: list[str]) -> dict[str, list[str]]:
             shutil.copy2(ROOT / name, copy / name)
         listed = "\n    ".join(tests)
         (copy / "setup.cfg").write_text(
-            f"[mutmut]\npaths_to_mutate = {module}\nalso_copy =\n    gan_adapters/\n    tests/\n    examples/\n"
+            f"[mutmut]\npaths_to_mutate = {module}\n"
+            "also_copy =\n    gan_adapters/\n    tests/\n    examples/\n"
             f"tests_dir =\n    {listed}\npytest_add_cli_args_test_selection =\n    {listed}\n"
         )
         subprocess.run([str(MUTMUT), "run", "--max-children", "2"], cwd=copy, capture_output=True, text=True)

@@ -95,15 +95,23 @@ def main() -> None:
     args = parser.parse_args()
     contiguous = parts(torch.contiguous_format, args.reps)
     channels_last = parts(torch.channels_last, args.reps)
-    lines = [f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of {args.reps}", "",
-             "| part of a demo step | contiguous ms | channels_last ms |", "|---|---|---|"]  # fmt: skip
+    lines = [
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of {args.reps}",
+        "",
+        "| part of a demo step | contiguous ms | channels_last ms |",
+        "|---|---|---|",
+    ]
     lines += [f"| {k} | {contiguous[k]:.1f} | {channels_last[k]:.1f} |" for k in contiguous]
-    lines += ["", "| channels_last, `fold` | generator forward ms | generator forward+backward (L1) ms |",
-              "|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        "| channels_last, `fold` | generator forward ms | generator forward+backward (L1) ms |",
+        "|---|---|---|",
+    ]
     for fold in ("exact", "fast", "always"):
         folded = channels_last if fold == "exact" else parts(torch.channels_last, args.reps, fold)
         lines.append(
-            f"| {fold} | {folded['generator forward']:.1f} | {folded['generator forward+backward (L1)']:.1f} |"
+            f"| {fold} | {folded['generator forward']:.1f} "
+            f"| {folded['generator forward+backward (L1)']:.1f} |"
         )
     lines += ["", "| whole training loop | steps/s |", "|---|---|"]
     for channels_last in (False, True):

@@ -62,9 +62,12 @@ def probe(config: SweepConfig, out: Path, steps: int) -> tuple[float, float]:
     """(seconds per step, start-up seconds) of the slowest method's cell."""
     slowest = max(config.methods, key=lambda m: m.adapter.kind == "apc")
     one = dataclasses.replace(
-        sized(config, steps), domains=config.domains[:1], methods=[slowest], images=[max(config.images)],
+        sized(config, steps),
+        domains=config.domains[:1],
+        methods=[slowest],
+        images=[max(config.images)],
         seeds=config.seeds[:1],
-    )  # fmt: skip
+    )
     began = time.monotonic()
     run_sweep(one, out, stage="train", trust_code=True)
     wall = time.monotonic() - began
@@ -103,8 +106,10 @@ def window(args) -> None:
     parts = pack(sweep / "cells", new, args.out)
     shutil.rmtree(sweep)
     shutil.rmtree(args.out / "probe", ignore_errors=True)
-    print(f"{len(done)} of {len(full.cells())} cells trained at {steps} steps, {len(new)} in this window; "
-          f"packed in {', '.join(p.name for p in parts) or 'nothing'}")  # fmt: skip
+    print(
+        f"{len(done)} of {len(full.cells())} cells trained at {steps} steps, {len(new)} in this window; "
+        f"packed in {', '.join(p.name for p in parts) or 'nothing'}"
+    )
 
 
 def pack(cells: Path, names: list[str], out: Path, part_bytes: int = PART_BYTES) -> list[Path]:

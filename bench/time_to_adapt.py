@@ -36,11 +36,17 @@ def recipe(args, mode: str) -> dict:
     return {
         "model": str(ROOT / "bench" / "models.py") + ":biggan_128",
         "model_options": {"resolution": args.resolution, "ch": args.ch},
-        "data": str(ROOT / "examples" / "data" / "emoji-faces"), "images": 25, "steps": args.steps,
-        "adapter": {"kind": "apgc", "ratio": 4}, "precision": args.precision, "compile": mode == "compiled",
-        "sample_every": args.steps, "checkpoint_every": 1000, "batch_size": args.batch_size,
+        "data": str(ROOT / "examples" / "data" / "emoji-faces"),
+        "images": 25,
+        "steps": args.steps,
+        "adapter": {"kind": "apgc", "ratio": 4},
+        "precision": args.precision,
+        "compile": mode == "compiled",
+        "sample_every": args.steps,
+        "checkpoint_every": 1000,
+        "batch_size": args.batch_size,
         "perceptual": args.perceptual,
-    }  # fmt: skip
+    }
 
 
 def run_mode(args, mode: str) -> dict:
@@ -50,8 +56,17 @@ def run_mode(args, mode: str) -> dict:
     folder = args.work / mode
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "recipe.toml").write_text(tomli_w.dumps(recipe(args, mode)))
-    command = [sys.executable, "-m", "gan_adapters", "finetune", str(folder / "recipe.toml"), "--trust-code",
-               "-o", str(folder / "run"), "--overwrite"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "gan_adapters",
+        "finetune",
+        str(folder / "recipe.toml"),
+        "--trust-code",
+        "-o",
+        str(folder / "run"),
+        "--overwrite",
+    ]
     began = time.monotonic()
     with (folder / "log.txt").open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -74,9 +89,13 @@ def run_mode(args, mode: str) -> dict:
     )
     startup = wall - (seconds[-1] - seconds[0])  # to the end of the first step: start-up and compilation
     return {
-        "mode": mode, "steps_run": len(seconds), "startup_s": startup, "ms_per_step": 1000 * per_step,
-        "images_per_s": args.batch_size / per_step, "projected_10k_min": (startup + SCHEDULE_STEPS * per_step) / 60,
-    }  # fmt: skip
+        "mode": mode,
+        "steps_run": len(seconds),
+        "startup_s": startup,
+        "ms_per_step": 1000 * per_step,
+        "images_per_s": args.batch_size / per_step,
+        "projected_10k_min": (startup + SCHEDULE_STEPS * per_step) / 60,
+    }
 
 
 def main() -> None:
@@ -97,13 +116,18 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = [run_mode(args, mode) for mode in args.modes.split(",")]
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    lines = [f"BigGAN {args.resolution} px (ch={args.ch}) random weights, apgc ratio 4, batch {args.batch_size}, "
-             f"{args.precision}, perceptual {args.perceptual}; {device}; torch {torch.__version__}", "",
-             "| mode | steps run | start-up s | ms a step | images/s | 10,000 steps (projected) |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"BigGAN {args.resolution} px (ch={args.ch}) random weights, apgc ratio 4, batch {args.batch_size}, "
+        f"{args.precision}, perceptual {args.perceptual}; {device}; torch {torch.__version__}",
+        "",
+        "| mode | steps run | start-up s | ms a step | images/s | 10,000 steps (projected) |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['mode']} | {r['steps_run']} | {r['startup_s']:.0f} | {r['ms_per_step']:.1f} | "
-                     f"{r['images_per_s']:.0f} | {r['projected_10k_min']:.1f} min |")  # fmt: skip
+        lines.append(
+            f"| {r['mode']} | {r['steps_run']} | {r['startup_s']:.0f} | {r['ms_per_step']:.1f} | "
+            f"{r['images_per_s']:.0f} | {r['projected_10k_min']:.1f} min |"
+        )
     (args.out / "time-to-adapt.md").write_text("\n".join(lines) + "\n")
     (args.out / "time-to-adapt.json").write_text(json.dumps(rows, indent=1))
     print("\n".join(lines))

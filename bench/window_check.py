@@ -29,8 +29,12 @@ def files_under(path: Path) -> list[Path]:
 
 def travelling(root: Path, carried: list[Path]) -> tuple[int, int]:
     """(bytes of the working tree, bytes of the carried paths)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=root, capture_output=True, check=True).stdout  # fmt: skip
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root,
+        capture_output=True,
+        check=True,
+    ).stdout
     tree = [root / name for name in listed.decode().split("\0") if name and (root / name).is_file()]
     carry = [f for path in carried for f in files_under(root / path)]
     return sum(f.stat().st_size for f in tree), sum(f.stat().st_size for f in carry)
@@ -65,9 +69,12 @@ def main() -> None:
     if args.what == "carry":
         missing = [p for p in args.paths if not p.exists()]
         tree, carry = travelling(Path.cwd(), [p for p in args.paths if p.exists()])
-        print(f"travels: tree {tree / MIB:.1f} MiB + carry {carry / MIB:.1f} MiB = {(tree + carry) / MIB:.1f} MiB "
-              f"of 64; carried: {' '.join(map(str, args.paths)) or 'nothing'}"
-              + (f"; not here (carried as absent): {' '.join(map(str, missing))}" if missing else ""))  # fmt: skip
+        print(
+            f"travels: tree {tree / MIB:.1f} MiB + carry {carry / MIB:.1f} MiB "
+            f"= {(tree + carry) / MIB:.1f} MiB "
+            f"of 64; carried: {' '.join(map(str, args.paths)) or 'nothing'}"
+            + (f"; not here (carried as absent): {' '.join(map(str, missing))}" if missing else "")
+        )
         sys.exit(0 if tree + carry <= TRAVEL_BYTES else 1)
     (out,) = args.paths
     found = problems_coming_back(out)

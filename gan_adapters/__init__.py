@@ -1,8 +1,8 @@
 """gan-adapters: adapt a pretrained GAN generator to a new domain from 25-100 images.
 
-Identity-initialised adapters go after the batch norms (or the layers `targets=` names) of a generator whose code
-this library has never seen; everything else is frozen, and a new domain fits in a file of
-kilobytes. Start with `inject(model, kind="apgc", groups=8)`.
+Identity-initialised adapters go after the batch norms (or the layers `targets=` names) of a
+generator whose code this library has never seen; everything else is frozen, and a new domain fits
+in a file of kilobytes. Start with `inject(model, kind="apgc", groups=8)`.
 
 The surgery needs only torch: `train` (which needs accelerate) is imported on first use.
 """

@@ -54,8 +54,13 @@ class Serialisable:
         try:
             return cls(**data)
         except TypeError as exc:  # a value of the wrong type deep inside validation
-            missing = [f.name for f in dataclasses.fields(cls) if f.name not in data and f.default is dataclasses.MISSING
-                       and f.default_factory is dataclasses.MISSING]  # fmt: skip
+            missing = [
+                f.name
+                for f in dataclasses.fields(cls)
+                if f.name not in data
+                and f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING
+            ]
             if missing:
                 raise ConfigError(f"the {cls.config_name} needs {', '.join(missing)}") from exc
             raise ConfigError(f"invalid {cls.config_name}: {exc}") from exc

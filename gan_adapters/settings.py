@@ -87,9 +87,13 @@ def field_docs(cls: type) -> dict[str, str]:
             continue
         body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
         for first, second in itertools.pairwise(body):
-            if (isinstance(first, ast.AnnAssign) and isinstance(first.target, ast.Name)
-                    and isinstance(second, ast.Expr) and isinstance(second.value, ast.Constant)
-                    and isinstance(second.value.value, str)):  # fmt: skip
+            if (
+                isinstance(first, ast.AnnAssign)
+                and isinstance(first.target, ast.Name)
+                and isinstance(second, ast.Expr)
+                and isinstance(second.value, ast.Constant)
+                and isinstance(second.value.value, str)
+            ):
                 docs[first.target.id] = " ".join(second.value.value.split())
     return docs
 

@@ -292,10 +292,15 @@ class MLPGenerator(nn.Module):
     def __init__(self, nz: int = 16, hidden: int = 32) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(nz, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
-            nn.Linear(hidden, 2 * hidden), nn.BatchNorm1d(2 * hidden), nn.ReLU(),
-            nn.Linear(2 * hidden, 28 * 28), nn.Tanh(),
-        )  # fmt: skip
+            nn.Linear(nz, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 2 * hidden),
+            nn.BatchNorm1d(2 * hidden),
+            nn.ReLU(),
+            nn.Linear(2 * hidden, 28 * 28),
+            nn.Tanh(),
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).view(z.shape[0], 1, 28, 28)
@@ -317,9 +322,12 @@ class FastGANStyle(nn.Module):
         super().__init__()
         self.init = nn.Sequential(nn.ConvTranspose2d(nz, 2 * ch, 4), nn.BatchNorm2d(2 * ch), nn.GLU(1))
         self.up = nn.Sequential(
-            nn.Upsample(scale_factor=2), nn.Conv2d(ch, 2 * ch, 3, padding=1), NoiseInjection(),
-            nn.BatchNorm2d(2 * ch), nn.GLU(1),
-        )  # fmt: skip
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(ch, 2 * ch, 3, padding=1),
+            NoiseInjection(),
+            nn.BatchNorm2d(2 * ch),
+            nn.GLU(1),
+        )
         self.excite = nn.Sequential(
             nn.AdaptiveAvgPool2d(2), nn.Conv2d(ch, ch, 2), nn.SiLU(), nn.Conv2d(ch, ch, 1), nn.Sigmoid()
         )

@@ -100,8 +100,15 @@ class BigGANStyleGenerator(nn.Module):
         16: ([2, 2], [2, 1]),
     }
 
-    def __init__(self, ch: int = 4, resolution: int = 16, dim_z: int = 12, shared_dim: int = 8,
-                 n_classes: int = 5, attention: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        ch: int = 4,
+        resolution: int = 16,
+        dim_z: int = 12,
+        shared_dim: int = 8,
+        n_classes: int = 5,
+        attention: int | None = None,
+    ) -> None:
         super().__init__()
         ins, outs = self.ARCH[resolution]
         self.num_slots = len(ins) + 1

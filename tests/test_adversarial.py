@@ -74,8 +74,13 @@ def test_adversarial_resume_is_bit_identical(tmp_path):
 
 
 def test_blended_recipe_trains_latents_and_a_users_own_discriminator(tmp_path):
-    mine = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 4, 2, 1), torch.nn.LeakyReLU(0.2), torch.nn.Flatten(),
-                               torch.nn.Linear(8 * 8 * 8, 1), torch.nn.Flatten(0))  # fmt: skip
+    mine = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 4, 2, 1),
+        torch.nn.LeakyReLU(0.2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8 * 8 * 8, 1),
+        torch.nn.Flatten(0),
+    )
     before = [p.detach().clone() for p in mine.parameters()]
     result = train(adversarial(steps=3, recon_weight=1.0), tmp_path / "run", discriminator=mine)
     assert any(not torch.equal(p, q) for p, q in zip(mine.parameters(), before, strict=True))
@@ -88,8 +93,17 @@ def test_two_processes_match_one_for_the_adversarial_recipe(tmp_path):
     args = [str(EMOJI), *TINY, "--recipe", "adversarial", "--steps", "4", "--checkpoint-every", "2"]
     one = cli("finetune", *args, "-o", str(tmp_path / "one"))
     assert one.returncode == 0, one.stderr
-    command = [str(BIN / "torchrun"), "--nproc_per_node", "2", "-m", "gan_adapters", "finetune", *args,
-               "-o", str(tmp_path / "two")]  # fmt: skip
+    command = [
+        str(BIN / "torchrun"),
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "gan_adapters",
+        "finetune",
+        *args,
+        "-o",
+        str(tmp_path / "two"),
+    ]
     two = subprocess.run(
         command, capture_output=True, text=True, timeout=300, env=env() | {"ACCELERATE_USE_CPU": "1"}
     )

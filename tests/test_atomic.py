@@ -24,10 +24,13 @@ def snapshot(model: torch.nn.Module) -> dict:
         "keys": list(model.state_dict()),
         "tensors": {k: v.clone() for k, v in model.state_dict().items()},
         "requires_grad": {n: p.requires_grad for n, p in model.named_parameters()},
-        "hooks": {n: (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._load_state_dict_post_hooks)) for n, m in model.named_modules()},
+        "hooks": {
+            n: (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._load_state_dict_post_hooks))
+            for n, m in model.named_modules()
+        },
         "attributes": {n: sorted(m.__dict__) for n, m in model.named_modules()},
         "forward": {n: type(m).forward for n, m in model.named_modules()},
-    }  # fmt: skip
+    }
 
 
 def assert_unchanged(model: torch.nn.Module, before: dict, what: str = "") -> None:
@@ -114,20 +117,47 @@ def test_damaged_adapter_files_are_refused_before_the_model_changes(adapter_file
     tensors = load_file(str(adapter_file))
     first = next(iter(tensors))
     bad = {
-        "wrong version": (_rewrite(adapter_file, tmp_path / "v.st", format_version="9"), "format version '9'"),
+        "wrong version": (
+            _rewrite(adapter_file, tmp_path / "v.st", format_version="9"),
+            "format version '9'",
+        ),
         "damaged config": (_rewrite(adapter_file, tmp_path / "c.st", config="{not json"), "not valid JSON"),
-        "config of the wrong type": (_rewrite(adapter_file, tmp_path / "t.st", config=json.dumps({"kind": "apgc", "groups": "eight"})), "damaged adapter config"),
-        "malformed sites": (_rewrite(adapter_file, tmp_path / "s.st", sites=json.dumps([["a", "b"]])), "damaged site list"),
+        "config of the wrong type": (
+            _rewrite(adapter_file, tmp_path / "t.st", config=json.dumps({"kind": "apgc", "groups": "eight"})),
+            "damaged adapter config",
+        ),
+        "malformed sites": (
+            _rewrite(adapter_file, tmp_path / "s.st", sites=json.dumps([["a", "b"]])),
+            "damaged site list",
+        ),
         "sites not a list": (_rewrite(adapter_file, tmp_path / "l.st", sites="7"), "damaged site list"),
         "dotted name": (_rewrite(adapter_file, tmp_path / "n.st", adapter_name="a.b"), "without dots"),
         "empty name": (_rewrite(adapter_file, tmp_path / "e.st", adapter_name=""), "not usable"),
-        "slot attribute as name": (_rewrite(adapter_file, tmp_path / "r.st", adapter_name="enabled"), "reserved"),
-        "wrong shape": (_rewrite(adapter_file, tmp_path / "w.st", tensors | {first: torch.zeros(3)}), "has shape"),
-        "integer tensor": (_rewrite(adapter_file, tmp_path / "i.st", tensors | {first: tensors[first].long()}), "not finite floating-point"),
-        "NaN values": (_rewrite(adapter_file, tmp_path / "nan.st", tensors | {first: tensors[first] * float("nan")}), "not finite"),
-        "missing tensor": (_rewrite(adapter_file, tmp_path / "m.st", {k: v for k, v in tensors.items() if k != first}), "missing"),
-        "not our format": (_rewrite(adapter_file, tmp_path / "f.st", format="something-else"), "not a gan-adapters adapter file"),
-    }  # fmt: skip
+        "slot attribute as name": (
+            _rewrite(adapter_file, tmp_path / "r.st", adapter_name="enabled"),
+            "reserved",
+        ),
+        "wrong shape": (
+            _rewrite(adapter_file, tmp_path / "w.st", tensors | {first: torch.zeros(3)}),
+            "has shape",
+        ),
+        "integer tensor": (
+            _rewrite(adapter_file, tmp_path / "i.st", tensors | {first: tensors[first].long()}),
+            "not finite floating-point",
+        ),
+        "NaN values": (
+            _rewrite(adapter_file, tmp_path / "nan.st", tensors | {first: tensors[first] * float("nan")}),
+            "not finite",
+        ),
+        "missing tensor": (
+            _rewrite(adapter_file, tmp_path / "m.st", {k: v for k, v in tensors.items() if k != first}),
+            "missing",
+        ),
+        "not our format": (
+            _rewrite(adapter_file, tmp_path / "f.st", format="something-else"),
+            "not a gan-adapters adapter file",
+        ),
+    }
     for what, (path, match) in bad.items():
         model = fresh()
         before = snapshot(model)

@@ -106,8 +106,9 @@ def test_any_recipe_value_is_accepted_or_refused_in_one_line_naming_its_key(fiel
 
 
 def test_a_learned_class_embedding_starts_from_the_chosen_class_and_is_range_checked(tmp_path):
-    config = dict(model="tiny_models:tiny_biggan_deep", adapter=AdapterConfig(kind="ssa"), steps=1,
-                  embedding_lr=1e-4)  # fmt: skip
+    config = dict(
+        model="tiny_models:tiny_biggan_deep", adapter=AdapterConfig(kind="ssa"), steps=1, embedding_lr=1e-4
+    )
     from tiny_models import tiny_biggan_deep
 
     table = embedding_table(tiny_biggan_deep().model.embeddings).detach()
@@ -154,8 +155,24 @@ def test_ctrl_c_on_the_command_line_prints_the_command_that_resumes_and_exits_13
     original = trainer._train_step
     monkeypatch.setattr(trainer, "_train_step", interrupting)
     out = tmp_path / "run"
-    args = ["finetune", str(EMOJI), "-m", "tiny_models:tiny_dcgan", "--trust-code", "--images", "4", "--steps", "8",
-            "--perceptual", "none", "--checkpoint-every", "100", "-o", str(out), "--overwrite"]  # fmt: skip
+    args = [
+        "finetune",
+        str(EMOJI),
+        "-m",
+        "tiny_models:tiny_dcgan",
+        "--trust-code",
+        "--images",
+        "4",
+        "--steps",
+        "8",
+        "--perceptual",
+        "none",
+        "--checkpoint-every",
+        "100",
+        "-o",
+        str(out),
+        "--overwrite",
+    ]
     with pytest.raises(SystemExit) as stopped:
         main(args)
     err = capsys.readouterr().err
@@ -206,8 +223,11 @@ def test_pretrain_on_an_image_and_eval_on_one_image_are_clear_refusals(tmp_path,
 def test_blends_refuse_a_list_a_missing_weight_and_a_name_given_twice():
     from gan_adapters.training.domains import parse_weights
 
-    model = ga.inject(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4)), kind="ssa",
-                      adapter_name="faces")  # fmt: skip
+    model = ga.inject(
+        torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4)),
+        kind="ssa",
+        adapter_name="faces",
+    )
     with pytest.raises(ga.ConfigError, match=r"takes weights as \{name: weight\}.*got a list"):
         ga.blend(model, ["faces"])
     with pytest.raises(ga.ConfigError, match="'faces' has no weight"):

@@ -49,9 +49,14 @@ def test_gpu_queue_item_2_reports_the_cuda_tests_and_fails_when_they_fail(tmp_pa
     assert int(report.get("tests")) > 50 and report.get("skipped") == report.get("tests"), "no GPU here"
     log = (tmp_path / "out" / "log.txt").read_text()
     assert "travels: tree" in log and "pytest exit status 0" in log and "comes back: 2 files" in result.stdout
-    failing = subprocess.run(["bash", str(QUEUE), "2", str(tmp_path / "failing"), "--dry-run"], capture_output=True,
-                             text=True, timeout=600, cwd=QUEUE.parents[1],
-                             env=env() | {"PYTHON": sys.executable, "PYTEST_ADDOPTS": "--no-such-option"})  # fmt: skip
+    failing = subprocess.run(
+        ["bash", str(QUEUE), "2", str(tmp_path / "failing"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=QUEUE.parents[1],
+        env=env() | {"PYTHON": sys.executable, "PYTEST_ADDOPTS": "--no-such-option"},
+    )
     assert failing.returncode == 4 and "pytest exit status 4" in failing.stdout, (
         "pytest's failure is the item's"
     )
@@ -59,9 +64,30 @@ def test_gpu_queue_item_2_reports_the_cuda_tests_and_fails_when_they_fail(tmp_pa
 
 def test_the_adapter_benchmark_stops_before_its_deadline_with_the_rows_it_measured(tmp_path):
     out = tmp_path / "bench.md"
-    command = [sys.executable, str(QUEUE.parent / "bench_adapters.py"), "--device", "cpu", "--resolution", "32",
-               "--ch", "4", "--batch", "2", "--reps", "1", "--warmup", "1", "--precisions", "fp32", "--modes",
-               "eager", "--out", str(out), "--seconds", "0"]  # fmt: skip
+    command = [
+        sys.executable,
+        str(QUEUE.parent / "bench_adapters.py"),
+        "--device",
+        "cpu",
+        "--resolution",
+        "32",
+        "--ch",
+        "4",
+        "--batch",
+        "2",
+        "--reps",
+        "1",
+        "--warmup",
+        "1",
+        "--precisions",
+        "fp32",
+        "--modes",
+        "eager",
+        "--out",
+        str(out),
+        "--seconds",
+        "0",
+    ]
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=300, env=env(), cwd=QUEUE.parents[1]
     )
@@ -101,8 +127,14 @@ QUEUE = Path(__file__).resolve().parents[1] / "bench" / "gpu_queue.sh"
 
 
 def test_gpu_queue_dry_run_of_the_pretraining_item_brings_back_what_the_next_window_needs(tmp_path):
-    result = subprocess.run(["bash", str(QUEUE), "1", str(tmp_path / "out"), "--dry-run"], capture_output=True,
-                            text=True, timeout=600, env=env() | {"PYTHON": sys.executable}, cwd=QUEUE.parents[1])  # fmt: skip
+    result = subprocess.run(
+        ["bash", str(QUEUE), "1", str(tmp_path / "out"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env() | {"PYTHON": sys.executable},
+        cwd=QUEUE.parents[1],
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert files == ["card.json", "generator-ema.safetensors", "log.txt", "weights-0.safetensors"]
@@ -111,14 +143,26 @@ def test_gpu_queue_dry_run_of_the_pretraining_item_brings_back_what_the_next_win
 
 
 def test_gpu_queue_refuses_an_item_not_prepared(tmp_path):
-    result = subprocess.run(["bash", str(QUEUE), "8", str(tmp_path / "out"), "--dry-run"], capture_output=True,
-                            text=True, timeout=120, env=env() | {"PYTHON": sys.executable}, cwd=QUEUE.parents[1])  # fmt: skip
+    result = subprocess.run(
+        ["bash", str(QUEUE), "8", str(tmp_path / "out"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env() | {"PYTHON": sys.executable},
+        cwd=QUEUE.parents[1],
+    )
     assert result.returncode == 2 and "not prepared yet" in result.stdout
 
 
 def _queue(item: str, out: Path, **env_extra) -> subprocess.CompletedProcess:
-    result = subprocess.run(["bash", str(QUEUE), item, str(out), "--dry-run"], capture_output=True, text=True,
-                            timeout=600, env=env() | {"PYTHON": sys.executable} | env_extra, cwd=QUEUE.parents[1])  # fmt: skip
+    result = subprocess.run(
+        ["bash", str(QUEUE), item, str(out), "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env() | {"PYTHON": sys.executable} | env_extra,
+        cwd=QUEUE.parents[1],
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
@@ -142,8 +186,14 @@ def test_research_windows_size_the_steps_once_go_on_from_each_other_and_are_scor
     import research_window
 
     template = tmp_path / "first" / "dry-recipe.toml"
-    window = argparse.Namespace(template=template, previous=previous, out=tmp_path / "second", seconds=300.0,
-                                probe_steps=2, step_choices=(4, 2))  # fmt: skip
+    window = argparse.Namespace(
+        template=template,
+        previous=previous,
+        out=tmp_path / "second",
+        seconds=300.0,
+        probe_steps=2,
+        step_choices=(4, 2),
+    )
     research_window.window(window)
     assert sorted(p.name for p in (tmp_path / "second").iterdir()) == ["steps.txt"], (
         "every cell came from the first window: nothing trained or packed again, no probe"
@@ -183,8 +233,12 @@ def test_time_to_adapt_stops_the_real_cli_at_its_slice_and_projects_the_schedule
     _queue("7", tmp_path / "out")
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == [
-        "eager-log.txt", "eager-metrics.csv", "log.txt", "time-to-adapt.json", "time-to-adapt.md",
-    ], "flat and few: what a GPU window can bring back"  # fmt: skip
+        "eager-log.txt",
+        "eager-metrics.csv",
+        "log.txt",
+        "time-to-adapt.json",
+        "time-to-adapt.md",
+    ], "flat and few: what a GPU window can bring back"
     (row,) = json.loads((out / "time-to-adapt.json").read_text())
     metrics = list(csv.DictReader((out / "eager-metrics.csv").open()))
     assert row["mode"] == "eager" and row["steps_run"] == len(metrics)

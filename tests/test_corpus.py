@@ -29,17 +29,57 @@ import gan_adapters as ga
 from gan_adapters.surgery.slots import is_adapter_key
 
 CASES = {
-    "plain-biggan": (PlainBigGAN, lambda: (torch.randn(2, 12), torch.tensor([1, 3])), dict(kind="apgc", group_size=4), 5),
-    "sngan-embedding-tables": (SNGANStyle, lambda: (torch.randn(2, 8, 1, 1), torch.tensor([0, 3])), dict(kind="ssa", conditional=True), 2),
-    "keyword-condition": (KeywordConditioned, lambda: (torch.randn(2, 8, 1, 1), torch.randn(2, 6)), dict(kind="apgc", group_size=4, conditional=True), 1),
+    "plain-biggan": (
+        PlainBigGAN,
+        lambda: (torch.randn(2, 12), torch.tensor([1, 3])),
+        dict(kind="apgc", group_size=4),
+        5,
+    ),
+    "sngan-embedding-tables": (
+        SNGANStyle,
+        lambda: (torch.randn(2, 8, 1, 1), torch.tensor([0, 3])),
+        dict(kind="ssa", conditional=True),
+        2,
+    ),
+    "keyword-condition": (
+        KeywordConditioned,
+        lambda: (torch.randn(2, 8, 1, 1), torch.randn(2, 6)),
+        dict(kind="apgc", group_size=4, conditional=True),
+        1,
+    ),
     "dict-input": (DictInput, lambda: ({"z": torch.randn(2, 8, 1, 1), "scale": 0.9},), dict(kind="apc"), 1),
-    "dataclass-input": (DataclassInput, lambda: (Latents(torch.randn(2, 8, 1, 1), 0.7),), dict(kind="ssa"), 1),
-    "zip-over-chunks": (ZippedBlocks, lambda: (torch.randn(2, 8, 1, 1), torch.randn(2, 9)), dict(kind="ssa", conditional=True), 3),
-    "sync-group-instance-norms": (OtherNorms, lambda: (torch.randn(2, 8, 1, 1),), dict(kind="apgc", group_size=2, targets=["SyncBatchNorm", "GroupNorm", "InstanceNorm2d"]), 3),
+    "dataclass-input": (
+        DataclassInput,
+        lambda: (Latents(torch.randn(2, 8, 1, 1), 0.7),),
+        dict(kind="ssa"),
+        1,
+    ),
+    "zip-over-chunks": (
+        ZippedBlocks,
+        lambda: (torch.randn(2, 8, 1, 1), torch.randn(2, 9)),
+        dict(kind="ssa", conditional=True),
+        3,
+    ),
+    "sync-group-instance-norms": (
+        OtherNorms,
+        lambda: (torch.randn(2, 8, 1, 1),),
+        dict(kind="apgc", group_size=2, targets=["SyncBatchNorm", "GroupNorm", "InstanceNorm2d"]),
+        3,
+    ),
     # The BN inside is one module at two depths, and no one forward calls it twice: one shared adapter.
-    "sagan-hand-written-spectral-norm": (SAGANStyle, lambda: (torch.randn(2, 8, 1, 1),), dict(kind="apgc", group_size=4), 2),
-    "sequential-reused-at-two-depths": (ReusedSequential, lambda: (torch.randn(2, 8, 1, 1),), dict(kind="apgc", group_size=4), 1),
-}  # fmt: skip
+    "sagan-hand-written-spectral-norm": (
+        SAGANStyle,
+        lambda: (torch.randn(2, 8, 1, 1),),
+        dict(kind="apgc", group_size=4),
+        2,
+    ),
+    "sequential-reused-at-two-depths": (
+        ReusedSequential,
+        lambda: (torch.randn(2, 8, 1, 1),),
+        dict(kind="apgc", group_size=4),
+        1,
+    ),
+}
 
 
 def _perturb(model: torch.nn.Module, seed: int = 1) -> None:

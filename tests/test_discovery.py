@@ -31,9 +31,14 @@ def test_biggan_style_ccbn_sites_are_module_sites_even_though_fx_fails_at_the_ro
     assert discovery.route == "fx-partial"
     assert discovery.failures[0].module == "" and "generators.py:" in discovery.failures[0].location
     assert [s.id for s in discovery.sites] == [
-        "blocks.0.bn1", "blocks.0.bn2", "blocks.1.bn1", "blocks.1.bn2", "blocks.3.bn1", "blocks.3.bn2",
+        "blocks.0.bn1",
+        "blocks.0.bn2",
+        "blocks.1.bn1",
+        "blocks.1.bn2",
+        "blocks.3.bn1",
+        "blocks.3.bn2",
         "output_layer.0",
-    ]  # fmt: skip
+    ]
     assert [s.class_name for s in discovery.sites] == ["ccbn"] * 6 + ["bn"]
     assert discovery.sites[0].condition == ("y", 1)
     assert discovery.sites[0].condition_features == 8 + 4

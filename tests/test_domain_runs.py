@@ -55,8 +55,10 @@ def test_a_one_name_blend_is_that_fraction_of_its_change(tmp_path):
 
 
 def test_class_embeddings_blend_with_the_adapters_weights(tmp_path):
-    files = [trained_file(tmp_path / f"{n}.safetensors", tiny_biggan_deep(), s, embedding=True)
-             for n, s in (("faces", 1), ("animals", 2))]  # fmt: skip
+    files = [
+        trained_file(tmp_path / f"{n}.safetensors", tiny_biggan_deep(), s, embedding=True)
+        for n, s in (("faces", 1), ("animals", 2))
+    ]
     domains = load_domains(files, TINY_BIGGAN, trust_code=True)
     first, second = (domains.embeddings[n] for n in ("faces", "animals"))
     run = use_domains(domains, {"faces": 0.25, "animals": 0.75})
@@ -70,8 +72,9 @@ def test_conditional_adapters_blend_their_conditioning_layers_too():
     bundle = tiny_biggan_deep()
     model = bundle.model
     for name, seed in (("faces", 1), ("animals", 2)):
-        model = ga.inject(model, kind="ssa", conditional=True, adapter_name=name,
-                          example_inputs=bundle.example_inputs())  # fmt: skip
+        model = ga.inject(
+            model, kind="ssa", conditional=True, adapter_name=name, example_inputs=bundle.example_inputs()
+        )
         ga.set_adapter(model, name)
         gen = torch.Generator().manual_seed(seed)
         with torch.no_grad():

@@ -125,14 +125,19 @@ def test_a_mixed_batch_equals_each_adapter_active_row_by_row():
     model, z = two_domains("ssa", "apgc")
     names = ["faces", "animals", None, "animals", "faces", None]
     ga.set_execution(model, fold="never")  # the routed batch runs each adapter after its norm
-    expected = torch.stack([output(model, name, z)[i] if name else _base(model, z)[i]
-                            for i, name in enumerate(names)])  # fmt: skip
+    expected = torch.stack(
+        [output(model, name, z)[i] if name else _base(model, z)[i] for i, name in enumerate(names)]
+    )
     with ga.adapters_per_sample(model, names), torch.no_grad():
         routed = model(z)
     assert torch.equal(routed, expected)
     ga.set_execution(model, fold="exact")  # the default folds ssa into the BN: equal up to rounding
-    single = torch.stack([output(model, name, z[i : i + 1])[0] if name else _base(model, z[i : i + 1])[0]
-                          for i, name in enumerate(names)])  # fmt: skip
+    single = torch.stack(
+        [
+            output(model, name, z[i : i + 1])[0] if name else _base(model, z[i : i + 1])[0]
+            for i, name in enumerate(names)
+        ]
+    )
     assert torch.allclose(routed, single, atol=1e-5)
     with ga.adapters_per_sample(model, ["faces"] * 2), pytest.raises(ga.AdapterStateError, match="2 names"):
         model(z)

@@ -33,8 +33,19 @@ def test_dcgan_example(tmp_path):
 
 def test_biggan_example_prints_the_parameter_table_and_trains_a_tiny_model(tmp_path):
     out = tmp_path / "biggan"
-    result = run_example("biggan/adapt_biggan_deep.py", "--random-weights", "--tiny", "--ratio", "1", "--steps", "2",
-                         "--images", "4", "--out", str(out))  # fmt: skip
+    result = run_example(
+        "biggan/adapt_biggan_deep.py",
+        "--random-weights",
+        "--tiny",
+        "--ratio",
+        "1",
+        "--steps",
+        "2",
+        "--images",
+        "4",
+        "--out",
+        str(out),
+    )
     table = " ".join(result.stdout.split())
     for label in ("ssa (Noguchi-Harada)", "apgc ratio 1", "apgc ratio 8", "apc (no grouping)"):
         assert label in table
@@ -71,8 +82,12 @@ from generators import BigGANStyleGenerator
 class Generator(BigGANStyleGenerator):
     """Stands in for BigGAN-PyTorch's BigGAN.Generator: same constructor names, same layers."""
 
-    def __init__(self, G_ch, dim_z, resolution, G_attn, n_classes, shared_dim, hier, G_shared, skip_init, no_optim):
-        super().__init__(ch=G_ch, resolution=resolution, dim_z=dim_z, shared_dim=shared_dim, n_classes=n_classes)
+    def __init__(
+        self, G_ch, dim_z, resolution, G_attn, n_classes, shared_dim, hier, G_shared, skip_init, no_optim
+    ):
+        super().__init__(
+            ch=G_ch, resolution=resolution, dim_z=dim_z, shared_dim=shared_dim, n_classes=n_classes
+        )
 '''
 
 
@@ -96,9 +111,16 @@ def test_ajbrock_loader_with_a_clone_shaped_folder(tmp_path):
     assert [r.layer for r in rows] == ["ccbn"] * 4 + ["bn"] and sum(r.conditional for r in rows) == 4
     with torch.no_grad():
         assert adapted(*bundle.example_inputs()).shape == (2, 3, 16, 16)
-    config = ga.TrainConfig(data=str(EMOJI), images=4, batch_size=4, steps=2, perceptual="none",
-                            model="ajbrock_loader:load_biggan_pytorch", model_options=options | {"weights": str(weights)},
-                            adapter=ga.AdapterConfig(kind="ssa"))  # fmt: skip
+    config = ga.TrainConfig(
+        data=str(EMOJI),
+        images=4,
+        batch_size=4,
+        steps=2,
+        perceptual="none",
+        model="ajbrock_loader:load_biggan_pytorch",
+        model_options=options | {"weights": str(weights)},
+        adapter=ga.AdapterConfig(kind="ssa"),
+    )
     sys.path.insert(0, str(EXAMPLES / "biggan"))
     try:
         result = ga.train(config, tmp_path / "run")

@@ -72,7 +72,8 @@ def test_mismatched_base_is_refused_naming_the_first_difference(dcgan, tmp_path)
     narrower = Generator(ngpu=0, nc=3, nz=100, ngf=32)
     with pytest.raises(
         ga.MismatchError,
-        match=r"site #0 is 'main.1' \(BatchNorm2d, 512 channels\) in the file but 'main.1' \(BatchNorm2d, 256 channels\)",
+        match=r"site #0 is 'main.1' \(BatchNorm2d, 512 channels\) in the file "
+        r"but 'main.1' \(BatchNorm2d, 256 channels\)",
     ):
         ga.load_adapters(narrower, path)
     assert not hasattr(narrower.main[1], "gan_adapters"), "a refused load leaves the model untouched"

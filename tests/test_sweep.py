@@ -121,9 +121,17 @@ def test_eval_command_on_a_run_and_on_folders(tmp_path):
     real = small_real_set(tmp_path)
     run = train(tiny_config(steps=3), tmp_path / "run").paths.root
     result = cli(
-        "eval", str(run), str(real), "-n", "8", "--kid-subsets", "5", "--cache", str(tmp_path / "cache"),
+        "eval",
+        str(run),
+        str(real),
+        "-n",
+        "8",
+        "--kid-subsets",
+        "5",
+        "--cache",
+        str(tmp_path / "cache"),
         "--trust-code",
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     assert "KID x1000" in result.stdout
     scores = json.loads((run / "eval.json").read_text())
@@ -361,9 +369,12 @@ def test_the_research_recipe_on_the_shipped_source_dry_runs_two_cells(tmp_path):
     cells = config.cells()
     assert len(cells) == 7 * 3 * 5, "7 methods x 3 seeds x (3 domains x 2 sizes, less one)"
     assert {(c[0].name, c[2]) for c in cells} == {
-        ("animal-mammal", 10), ("animal-mammal", 25), ("food-prepared", 10), ("food-prepared", 25),
+        ("animal-mammal", 10),
+        ("animal-mammal", 25),
+        ("food-prepared", 10),
+        ("food-prepared", 25),
         ("face-concerned", 10),
-    }  # fmt: skip
+    }
     weights = save_generator_file(
         CDCGANGenerator(CDCGANConfig(ch=16, num_classes=96)), tmp_path / "toy.safetensors"
     )

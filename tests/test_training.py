@@ -28,9 +28,17 @@ EMOJI = Path(__file__).resolve().parents[1] / "examples" / "data" / "emoji-faces
 
 def tiny_config(**overrides) -> TrainConfig:
     base = dict(
-        data=str(EMOJI), images=6, model="tiny_models:tiny_dcgan", adapter=AdapterConfig(kind="apgc", group_size=4),
-        steps=12, batch_size=6, lr=5e-3, perceptual="none", sample_every=6, checkpoint_every=6,
-    )  # fmt: skip
+        data=str(EMOJI),
+        images=6,
+        model="tiny_models:tiny_dcgan",
+        adapter=AdapterConfig(kind="apgc", group_size=4),
+        steps=12,
+        batch_size=6,
+        lr=5e-3,
+        perceptual="none",
+        sample_every=6,
+        checkpoint_every=6,
+    )
     return TrainConfig(**(base | overrides))
 
 
@@ -92,8 +100,14 @@ def test_a_chosen_class_is_what_training_and_sampling_ask_the_generator_for(tmp_
     import tiny_models
 
     tiny_models.LABELS_SEEN.clear()
-    config = tiny_config(model="tiny_models:recording_sngan", adapter=AdapterConfig(kind="ssa"), steps=2,
-                         images=4, batch_size=4, class_label=2)  # fmt: skip
+    config = tiny_config(
+        model="tiny_models:recording_sngan",
+        adapter=AdapterConfig(kind="ssa"),
+        steps=2,
+        images=4,
+        batch_size=4,
+        class_label=2,
+    )
     result = train(config, tmp_path / "run")
     discovery, *training = tiny_models.LABELS_SEEN
     assert discovery == [0, 0], "inject reads the sites on the bundle's example inputs"

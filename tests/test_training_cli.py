@@ -25,8 +25,22 @@ from gan_adapters.training.trainer import train
 
 TESTS = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
-TINY = ["--model", "tiny_models:tiny_dcgan", "--images", "8", "--batch-size", "8", "--perceptual", "none",
-        "-k", "apgc", "--group-size", "4", "--lr", "5e-3"]  # fmt: skip
+TINY = [
+    "--model",
+    "tiny_models:tiny_dcgan",
+    "--images",
+    "8",
+    "--batch-size",
+    "8",
+    "--perceptual",
+    "none",
+    "-k",
+    "apgc",
+    "--group-size",
+    "4",
+    "--lr",
+    "5e-3",
+]
 
 
 def env() -> dict[str, str]:
@@ -82,9 +96,20 @@ def test_recipe_file_with_command_line_overrides(tmp_path):
     refused = cli("finetune", str(recipe), "--steps", "3", "-o", str(tmp_path / "run"))
     assert refused.returncode == 2 and "names its generator as code" in refused.stderr
     result = cli(
-        "finetune", str(recipe), "--steps", "3", "--ratio", "1", "--fold", "always", "--pointwise-impl", "bmm",
-        "-o", str(tmp_path / "run"), "--trust-code",
-    )  # fmt: skip
+        "finetune",
+        str(recipe),
+        "--steps",
+        "3",
+        "--ratio",
+        "1",
+        "--fold",
+        "always",
+        "--pointwise-impl",
+        "bmm",
+        "-o",
+        str(tmp_path / "run"),
+        "--trust-code",
+    )
     assert result.returncode == 0, result.stderr
     config = (tmp_path / "run" / "config.toml").read_text()
     assert "steps = 3" in config and "ratio = 1.0" in config and "group_size" not in config
@@ -201,8 +226,10 @@ def test_several_domains_sample_as_rows_blend_and_morph(tmp_path):
         assert grid.size == (3 * 18 + 2, 2 * 18 + 2), "one row of 3 per domain"
     one = cli("sample", animals_run, "-n", "3", "--prior", "normal", "--trust-code")
     assert one.returncode == 0, one.stderr
-    with Image.open(folder / "animals" / "sample-0000.png") as row, \
-         Image.open(tmp_path / "animals" / "samples-normal-seed0" / "sample-0000.png") as alone:  # fmt: skip
+    with (
+        Image.open(folder / "animals" / "sample-0000.png") as row,
+        Image.open(tmp_path / "animals" / "samples-normal-seed0" / "sample-0000.png") as alone,
+    ):
         assert np.array_equal(np.asarray(row), np.asarray(alone)), (
             "a domain's row is what its run alone draws"
         )
@@ -213,16 +240,29 @@ def test_several_domains_sample_as_rows_blend_and_morph(tmp_path):
     bad = cli("sample", faces, animals_run, "--blend", "cats:1", "--trust-code")
     assert bad.returncode == 2 and "not one of the domains given: faces, animals" in bad.stderr
 
-    morph = cli("interpolate", "--between-domains", faces, animals_run, "--frames", "5", "--rows", "2",
-                "--prior", "normal", "--trust-code")  # fmt: skip
+    morph = cli(
+        "interpolate",
+        "--between-domains",
+        faces,
+        animals_run,
+        "--frames",
+        "5",
+        "--rows",
+        "2",
+        "--prior",
+        "normal",
+        "--trust-code",
+    )
     assert morph.returncode == 0, morph.stderr
     out = tmp_path / "faces" / "morph-animals-seed0"
     with Image.open(out / "strip.png") as strip:
         assert strip.size == (5 * 18 + 2, 2 * 18 + 2)
         first_row_start = strip.crop((2, 2, 18, 18))
         first_row_end = strip.crop((2 + 4 * 18, 2, 18 + 4 * 18, 18))
-    with Image.open(folder / "faces" / "sample-0000.png") as face, \
-         Image.open(folder / "animals" / "sample-0000.png") as animal:  # fmt: skip
+    with (
+        Image.open(folder / "faces" / "sample-0000.png") as face,
+        Image.open(folder / "animals" / "sample-0000.png") as animal,
+    ):
         assert np.array_equal(np.asarray(first_row_start), np.asarray(face)), "t = 0 is domain A"
         assert np.array_equal(np.asarray(first_row_end), np.asarray(animal)), "t = 1 is domain B"
     with Image.open(out / "morph.gif") as gif:
@@ -321,15 +361,25 @@ def test_every_corpus_generator_finetunes_with_defaults_and_samples_from_another
 
     run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
     elsewhere.mkdir()
-    config = TrainConfig(data=str(EMOJI), model=f"corpus:{case.split(':')[0]}", images=8, batch_size=4, steps=3,
-                         adapter=AdapterConfig(**CORPUS[case]))  # fmt: skip
+    config = TrainConfig(
+        data=str(EMOJI),
+        model=f"corpus:{case.split(':')[0]}",
+        images=8,
+        batch_size=4,
+        steps=3,
+        adapter=AdapterConfig(**CORPUS[case]),
+    )
     train(config, run)
     if case in ANNOUNCED:
         assert ANNOUNCED[case] in " ".join(caplog.text.split())
     sampled = subprocess.run(
         [sys.executable, "-m", "gan_adapters", "sample", "../run", "-n", "3", "--trust-code"],
-        capture_output=True, text=True, timeout=300, env=env(), cwd=elsewhere,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env(),
+        cwd=elsewhere,
+    )
     assert sampled.returncode == 0, sampled.stderr
     assert len(list(run.glob("samples-*/sample-*.png"))) == 3
 
@@ -341,8 +391,18 @@ def test_a_generator_whose_images_do_not_fit_the_data_is_refused_before_the_firs
         "def make():\n"
         "    return dataclasses.replace(corpus.fastgan(), image_size=32)\n"
     )
-    done = cli("finetune", str(EMOJI), "--model", f"{wrong}:make", "--steps", "3", "--perceptual", "none",
-               "-o", str(tmp_path / "run"))  # fmt: skip
+    done = cli(
+        "finetune",
+        str(EMOJI),
+        "--model",
+        f"{wrong}:make",
+        "--steps",
+        "3",
+        "--perceptual",
+        "none",
+        "-o",
+        str(tmp_path / "run"),
+    )
     assert done.returncode == 2, done.stderr
     assert "fastgan makes 16x16 images but the training images were resized to 32x32" in " ".join(
         done.stderr.split()
@@ -371,8 +431,14 @@ def test_a_runs_config_is_a_recipe_that_works_from_anywhere_with_paths_relative_
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    first = subprocess.run([sys.executable, "-m", "gan_adapters", "finetune", str(recipe), "-o", "run", "--trust-code"],
-                           capture_output=True, text=True, timeout=300, env=env(), cwd=elsewhere)  # fmt: skip
+    first = subprocess.run(
+        [sys.executable, "-m", "gan_adapters", "finetune", str(recipe), "-o", "run", "--trust-code"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env(),
+        cwd=elsewhere,
+    )
     assert first.returncode == 0, first.stderr
     stored = tomllib.loads((elsewhere / "run" / "config.toml").read_text())
     assert (

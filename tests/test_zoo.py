@@ -65,14 +65,23 @@ def test_discriminator_scores_and_diff_augment_is_differentiable():
 
 def tiny_tensor(path):
     images = (torch.rand(12, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
-    save_file({"images": images, "labels": torch.arange(12) % 3}, str(path),
-              metadata={"classes": json.dumps(["a", "b", "c"])})  # fmt: skip
+    save_file(
+        {"images": images, "labels": torch.arange(12) % 3},
+        str(path),
+        metadata={"classes": json.dumps(["a", "b", "c"])},
+    )
     return path
 
 
 def tiny_pretrain_config(**overrides) -> PretrainConfig:
-    base = dict(architecture="biggan", model=BigGANConfig(resolution=32, ch=4, z_dim=16), batch_size=4, steps=3,
-                checkpoint_every=2, ema_start=1)  # fmt: skip
+    base = dict(
+        architecture="biggan",
+        model=BigGANConfig(resolution=32, ch=4, z_dim=16),
+        batch_size=4,
+        steps=3,
+        checkpoint_every=2,
+        ema_start=1,
+    )
     return PretrainConfig(**(base | overrides))
 
 

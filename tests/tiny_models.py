@@ -12,11 +12,18 @@ def tiny_dcgan(nz: int = 8) -> GeneratorBundle:
     """A 16 px DCGAN with three BatchNorm2d layers (random, fixed weights)."""
     torch.manual_seed(1234)
     model = nn.Sequential(
-        nn.ConvTranspose2d(nz, 32, 4, 1, 0, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.ConvTranspose2d(32, 16, 4, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.ConvTranspose2d(16, 8, 3, 1, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.ConvTranspose2d(8, 3, 4, 2, 1, bias=False), nn.Tanh(),
-    )  # fmt: skip
+        nn.ConvTranspose2d(nz, 32, 4, 1, 0, bias=False),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.ConvTranspose2d(32, 16, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.ConvTranspose2d(16, 8, 3, 1, 1, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.ConvTranspose2d(8, 3, 4, 2, 1, bias=False),
+        nn.Tanh(),
+    )
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.BatchNorm2d):
@@ -31,9 +38,14 @@ def tiny_biggan_deep() -> GeneratorBundle:
 
     torch.manual_seed(1234)
     config = BigGANConfig(
-        output_dim=64, z_dim=8, class_embed_dim=8, channel_width=4, num_classes=10,
-        layers=[(False, 16, 16), (True, 16, 8), (True, 8, 4), (True, 4, 2), (True, 2, 1)], attention_layer_position=8,
-    )  # fmt: skip
+        output_dim=64,
+        z_dim=8,
+        class_embed_dim=8,
+        channel_width=4,
+        num_classes=10,
+        layers=[(False, 16, 16), (True, 16, 8), (True, 8, 4), (True, 4, 2), (True, 2, 1)],
+        attention_layer_position=8,
+    )
     model = BigGAN(config)
     nn.init.ones_(model.generator.bn.weight)
     nn.init.zeros_(model.generator.bn.bias)

@@ -5,7 +5,8 @@ new domain, and grouped point-wise adapters (apgc) sized by their parameter rati
     # pretrained ImageNet weights (downloaded once by pytorch-pretrained-biggan):
     python examples/biggan/adapt_biggan_deep.py --data my-flowers/ --images 50 --ratio 4 --steps 3000
     # offline smoke run with a tiny random BigGAN-deep:
-    python examples/biggan/adapt_biggan_deep.py --random-weights --tiny --ratio 1 --steps 3 --out /tmp/biggan-smoke
+    python examples/biggan/adapt_biggan_deep.py --random-weights --tiny --ratio 1 --steps 3 \
+        --out /tmp/biggan-smoke
     # only the parameter table (ratio 1 / 2 / 4 / 8 / no grouping at 128 px):
     python examples/biggan/adapt_biggan_deep.py --table-only
 
@@ -72,11 +73,17 @@ def main() -> None:
         return
     options = {"random_weights": True, **(TINY if args.tiny else {})} if args.random_weights else {}
     config = ga.TrainConfig(
-        data=str(args.data), images=args.images, model="biggan-deep-128", model_options=options,
+        data=str(args.data),
+        images=args.images,
+        model="biggan-deep-128",
+        model_options=options,
         adapter=ga.AdapterConfig(kind="apgc", ratio=args.ratio, targets=[r"generator\.layers\.\d+\.bn_\d"]),
-        steps=args.steps, batch_size=min(25, args.images), lr=args.lr,
-        sample_every=max(1, args.steps // 5), checkpoint_every=max(1, args.steps // 5),
-    )  # fmt: skip
+        steps=args.steps,
+        batch_size=min(25, args.images),
+        lr=args.lr,
+        sample_every=max(1, args.steps // 5),
+        checkpoint_every=max(1, args.steps // 5),
+    )
     ga.train(config, args.out, overwrite=True)
 
     run = ga.load_run(args.out)
@@ -87,7 +94,8 @@ def main() -> None:
     save_png(make_grid(strip, columns=8), args.out / "example-interpolation.png")
     console.print(f"learned class embedding, adapters and latents: {args.out / 'adapters.safetensors'}")
     console.print(
-        f"samples: {args.out / 'example-samples.png'}; interpolation: {args.out / 'example-interpolation.png'}"
+        f"samples: {args.out / 'example-samples.png'}; "
+        f"interpolation: {args.out / 'example-interpolation.png'}"
     )
 
 

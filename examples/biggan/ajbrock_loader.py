@@ -42,7 +42,8 @@ def load_biggan_pytorch(
     repo = repo or os.environ.get("BIGGAN_PYTORCH_REPO")
     if not repo or not (Path(repo) / "BigGAN.py").is_file():
         raise GanAdaptersError(
-            "point repo= (or BIGGAN_PYTORCH_REPO) at a clone of github.com/ajbrock/BigGAN-PyTorch (it has BigGAN.py)"
+            "point repo= (or BIGGAN_PYTORCH_REPO) at a clone of github.com/ajbrock/BigGAN-PyTorch "
+            "(it has BigGAN.py)"
         )
     sys.path.insert(0, str(Path(repo).resolve()))
     try:
@@ -50,9 +51,17 @@ def load_biggan_pytorch(
     finally:
         sys.path.pop(0)
     generator = biggan.Generator(
-        G_ch=G_ch, dim_z=dim_z, resolution=resolution, G_attn=G_attn, n_classes=n_classes,
-        shared_dim=shared_dim, hier=hier, G_shared=True, skip_init=True, no_optim=True,
-    )  # fmt: skip
+        G_ch=G_ch,
+        dim_z=dim_z,
+        resolution=resolution,
+        G_attn=G_attn,
+        n_classes=n_classes,
+        shared_dim=shared_dim,
+        hier=hier,
+        G_shared=True,
+        skip_init=True,
+        no_optim=True,
+    )
     if weights is not None:
         generator.load_state_dict(read_weights(weights))
 

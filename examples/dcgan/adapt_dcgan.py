@@ -25,11 +25,17 @@ def main() -> None:
 
     # 1. The recipe: which generator, which adapters, which images (docs/training.md).
     config = ga.TrainConfig(
-        data=str(EMOJI), images=args.images, model="dcgan-faces",
-        adapter=ga.AdapterConfig(kind="apgc", ratio=8), steps=args.steps, lr=3e-3,
-        lr_decay_every=max(1, args.steps * 5 // 8), latent_init="prior",
-        sample_every=max(1, args.steps // 4), checkpoint_every=max(1, args.steps // 4),
-    )  # fmt: skip
+        data=str(EMOJI),
+        images=args.images,
+        model="dcgan-faces",
+        adapter=ga.AdapterConfig(kind="apgc", ratio=8),
+        steps=args.steps,
+        lr=3e-3,
+        lr_decay_every=max(1, args.steps * 5 // 8),
+        latent_init="prior",
+        sample_every=max(1, args.steps // 4),
+        checkpoint_every=max(1, args.steps // 4),
+    )
     # 2. Fine-tune: only the adapters and the per-image latents train.
     ga.train(config, args.out, overwrite=True)
     # 3. Reload the result like a user would, and draw 16 new emoji.

@@ -38,13 +38,18 @@ def main() -> None:
     bundle = ga.load_generator("stylegan2-lucidrains", image_size=args.image_size)
     print(ga.summary(ga.inject(bundle.model, kind="apgc", ratio=2, targets=MOD_CONVS)))
     config = ga.TrainConfig(
-        data=str(args.data), images=args.images, model="stylegan2-lucidrains",
+        data=str(args.data),
+        images=args.images,
+        model="stylegan2-lucidrains",
         model_options={"image_size": args.image_size},
         base_checkpoint=str(args.checkpoint) if args.checkpoint else None,
         adapter=ga.AdapterConfig(kind="apgc", ratio=2, targets=[MOD_CONVS]),
-        steps=args.steps, lr=3e-3, latent_init="prior",
-        sample_every=max(1, args.steps // 4), checkpoint_every=max(1, args.steps // 4),
-    )  # fmt: skip
+        steps=args.steps,
+        lr=3e-3,
+        latent_init="prior",
+        sample_every=max(1, args.steps // 4),
+        checkpoint_every=max(1, args.steps // 4),
+    )
     ga.train(config, args.out, overwrite=True)
     run = ga.load_run(args.out)
     images = ga.generate(run, ga.draw_latents(run, 16, prior="fitted", seed=0))

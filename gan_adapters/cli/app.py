@@ -151,9 +151,13 @@ def models() -> None:
 
 
 LIBRARY_TO_FLAGS = {
-    "targets=": "-t/--target", "exclude=": "-x/--exclude", "group_size=": "--group-size", "groups=": "--groups",
-    "ratio=": "--ratio", "pointwise_impl=": "--pointwise-impl",
-}  # fmt: skip
+    "targets=": "-t/--target",
+    "exclude=": "-x/--exclude",
+    "group_size=": "--group-size",
+    "groups=": "--groups",
+    "ratio=": "--ratio",
+    "pointwise_impl=": "--pointwise-impl",
+}
 """The library's keyword names in error messages, as the command line spells the same choice."""
 
 PARAMETER_FLAGS = {

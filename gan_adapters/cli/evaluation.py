@@ -69,8 +69,15 @@ def evaluate(  # long: typer declares each option as a parameter; the body is sh
     from gan_adapters.evaluation.evaluator import EvalConfig, Evaluator, is_run_folder
 
     configure_logging(verbose)
-    config = EvalConfig(samples=samples, prior=prior, sigma=sigma, truncation=truncation, seed=seed,
-                        kid_subsets=kid_subsets, kmmd_bandwidth=kmmd_bandwidth)  # fmt: skip
+    config = EvalConfig(
+        samples=samples,
+        prior=prior,
+        sigma=sigma,
+        truncation=truncation,
+        seed=seed,
+        kid_subsets=kid_subsets,
+        kmmd_bandwidth=kmmd_bandwidth,
+    )
     evaluator = Evaluator(cache=None if no_cache else (cache or "default"))
     run = is_run_folder(generated)
     scores = (
@@ -164,9 +171,16 @@ def sweep(  # long: typer declares each option as a parameter; the body is short
             if status == "train":
                 progress.reset(steps, total=config.base.steps)
 
-        rows = run_sweep(config, out, on_cell=on_cell, trust_code=trust_code, shard=(index, count), stage=stage,
-                         time_limit=None if time_limit is None else 60 * time_limit,
-                         on_step=lambda report: progress.update(steps, completed=report.step))  # fmt: skip
+        rows = run_sweep(
+            config,
+            out,
+            on_cell=on_cell,
+            trust_code=trust_code,
+            shard=(index, count),
+            stage=stage,
+            time_limit=None if time_limit is None else 60 * time_limit,
+            on_step=lambda report: progress.update(steps, completed=report.step),
+        )
     total = len(config.cells())
     if stage == "train":
         trained = len(trained_cells(config, out))

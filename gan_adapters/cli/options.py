@@ -73,8 +73,19 @@ Widths = Annotated[
     ),
 ]
 
-ADAPTER_FIELDS = ("kind", "groups", "group_size", "ratio", "targets", "exclude", "conditional", "train_norm",
-                  "route", "fold", "pointwise_impl")  # fmt: skip
+ADAPTER_FIELDS = (
+    "kind",
+    "groups",
+    "group_size",
+    "ratio",
+    "targets",
+    "exclude",
+    "conditional",
+    "train_norm",
+    "route",
+    "fold",
+    "pointwise_impl",
+)
 """The AdapterConfig fields `inspect` and `finetune` take as options (and --width)."""
 
 with_adapter_options = with_config_options(

@@ -1,4 +1,4 @@
-"""`gan-adapters pretrain`: train one of the project's class-conditional source models on a labelled image tensor."""
+"""`gan-adapters pretrain`: train a class-conditional source model on a labelled image tensor."""
 
 from __future__ import annotations
 
@@ -13,8 +13,19 @@ from gan_adapters.cli.config_options import build_config, ranged, with_config_op
 from gan_adapters.cli.options import Verbose, configure_logging, console, progress_bar
 from gan_adapters.pretraining.config import PretrainConfig
 
-PRETRAIN_FIELDS = ("batch_size", "steps", "minutes", "precision", "g_lr", "d_lr", "beta1", "checkpoint_every",
-                   "discriminator", "disc_width", "balanced")  # fmt: skip
+PRETRAIN_FIELDS = (
+    "batch_size",
+    "steps",
+    "minutes",
+    "precision",
+    "g_lr",
+    "d_lr",
+    "beta1",
+    "checkpoint_every",
+    "discriminator",
+    "disc_width",
+    "balanced",
+)
 """The pretraining settings `pretrain` takes as options (help, defaults and ranges from `PretrainConfig`)."""
 
 
@@ -73,7 +84,8 @@ def pretrain(  # long: typer declares each option as a parameter; the body is sh
         bool,
         typer.Option(
             "--report-only",
-            help="Train nothing: report on OUT/generator-ema.safetensors (say, what a GPU window brought back).",
+            help="Train nothing: report on OUT/generator-ema.safetensors (say, what a GPU window "
+            "brought back).",
         ),
     ] = False,
     verbose: Verbose = False,
@@ -113,8 +125,13 @@ def _train_with_progress(
     run_pretraining, config: PretrainConfig, data: Path, out: Path, resume: bool, init_from
 ) -> dict:
     """Run the pretraining under a progress bar (a log line per checkpoint when not on a terminal)."""
-    columns = (TextColumn("pretraining"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-               TimeRemainingColumn())  # fmt: skip
+    columns = (
+        TextColumn("pretraining"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+    )
     with progress_bar(*columns) as progress:
         task = progress.add_task("pretrain", total=config.steps, info="")
 

@@ -30,10 +30,40 @@ from gan_adapters.cli.options import (
 from gan_adapters.errors import SettingError
 from gan_adapters.training.recipe import TrainConfig
 
-FINETUNE_FIELDS = ("recipe", "recon_weight", "d_lr", "log_with", "images", "steps", "batch_size", "lr", "latent_lr",
-                   "perceptual", "perceptual_weights_path", "precision", "compile", "channels_last", "class_label",
-                   "grad_accum", "seed", "sample_every", "checkpoint_every", "strict_data")  # fmt: skip
+FINETUNE_FIELDS = (
+    "recipe",
+    "recon_weight",
+    "d_lr",
+    "log_with",
+    "images",
+    "steps",
+    "batch_size",
+    "lr",
+    "latent_lr",
+    "perceptual",
+    "perceptual_weights_path",
+    "precision",
+    "compile",
+    "channels_last",
+    "class_label",
+    "grad_accum",
+    "seed",
+    "sample_every",
+    "checkpoint_every",
+    "strict_data",
+)
 """The recipe keys `finetune` takes as options (help, defaults and ranges from `TrainConfig`)."""
+
+
+PROGRESS_COLUMNS = (
+    TextColumn("[bold]fine-tuning"),
+    BarColumn(),
+    MofNCompleteColumn(),
+    TextColumn("loss {task.fields[loss]}"),
+    TimeElapsedColumn(),
+    TextColumn("eta"),
+    TimeRemainingColumn(),
+)
 
 
 @with_adapter_options
@@ -58,37 +88,29 @@ def finetune(
     L1 + perceptual + a latent regulariser; only the adapters, the latents (and a class
     embedding) train. Adversarial recipe (--recipe adversarial): hinge loss against a projected
     discriminator on frozen EfficientNet-Lite0 features, DiffAugment, z ~ N(0, I); only the
-    adapters and the discriminator's heads train; --recon-weight blends the supervised terms in. Writes to --out: config.toml,
-    metrics.csv, samples/step-*.png, checkpoint.pt and adapters.safetensors.
+    adapters and the discriminator's heads train; --recon-weight blends the supervised terms in.
+    Writes to --out: config.toml, metrics.csv, samples/step-*.png, checkpoint.pt and
+    adapters.safetensors. Ctrl-C stops after the step with a checkpoint and prints how to resume.
 
-    Example: gan-adapters finetune examples/data/emoji-faces --images 25 --kind apgc --ratio 4 --steps 800 -o runs/emoji
+    Example: gan-adapters finetune examples/data/emoji-faces --images 25 --kind apgc --ratio 4 -o runs/e
 
-    Adversarial, logged to TensorBoard: gan-adapters finetune examples/data/emoji-animals --recipe adversarial --log-with tensorboard
+    Adversarial, logged to TensorBoard: gan-adapters finetune examples/data/emoji-animals
+    --recipe adversarial --log-with tensorboard
 
     Several processes: accelerate launch --multi_gpu --num_processes 2 -m gan_adapters finetune ...
     (on CPUs: torchrun --nproc_per_node 2 -m gan_adapters finetune ...).
     """
     from accelerate import PartialState
 
-    from gan_adapters.training.adapted import refuse_untrusted_code
     from gan_adapters.training.session import cpu_only_launch
     from gan_adapters.training.trainer import train
 
     configure_logging(verbose)
-    recipe = TrainConfig.from_toml(source) if source.suffix == ".toml" else TrainConfig(data=str(source))
-    if model is None:
-        refuse_untrusted_code(recipe.model, source, trust_code)
-    if not recipe.data:
-        raise SettingError("data", "is missing: name the folder of target images", str(source))
-    adapter = apply_adapter_options(recipe.adapter, adapter_options)
-    given = recipe_options | ({"model": model} if model else {})
-    config = build_config(TrainConfig, recipe.to_dict() | {"adapter": adapter}, given)
+    config = _recipe_with_options(source, model, trust_code, recipe_options, adapter_options)
     out = out or Path("runs") / (Path(config.data).name or "run")
 
     main_process = PartialState(cpu=cpu_only_launch()).is_main_process
-    columns = (TextColumn("[bold]fine-tuning"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())  # fmt: skip
-    with progress_bar(*columns, disable=not main_process) as progress:
+    with progress_bar(*PROGRESS_COLUMNS, disable=not main_process) as progress:
         task = progress.add_task("train", total=config.steps, loss="-")
 
         def on_step(report) -> None:
@@ -98,6 +120,23 @@ def finetune(
         result = train(config, out, resume=resume, overwrite=overwrite, on_step=on_step)
     if main_process:
         _print_finished(result)
+
+
+def _recipe_with_options(
+    source: Path, model: str | None, trust_code: bool, recipe_options: dict, adapter_options: dict
+) -> TrainConfig:
+    """The recipe file (or a folder's defaults) with the command line's values on top; a value
+    refused is named as the user gave it (the key in the file, or the flag)."""
+    from gan_adapters.training.adapted import refuse_untrusted_code
+
+    recipe = TrainConfig.from_toml(source) if source.suffix == ".toml" else TrainConfig(data=str(source))
+    if model is None:
+        refuse_untrusted_code(recipe.model, source, trust_code)
+    if not recipe.data:
+        raise SettingError("data", "is missing: name the folder of target images", str(source))
+    adapter = apply_adapter_options(recipe.adapter, adapter_options)
+    given = recipe_options | ({"model": model} if model else {})
+    return build_config(TrainConfig, recipe.to_dict() | {"adapter": adapter}, given)
 
 
 def _print_finished(result) -> None:

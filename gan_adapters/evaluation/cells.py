@@ -70,8 +70,16 @@ def train_cell(train_config: TrainConfig, folder: Path, on_step=None) -> RunResu
     return train(train_config, folder, resume=resume, overwrite=not resume, on_step=on_step)
 
 
-def run_cell(train_config: TrainConfig, folder: Path, real: str | tuple[str, int], evaluator: Evaluator,
-             eval_config: EvalConfig, row: dict[str, Any], on_step=None, trust_code: bool = False) -> dict[str, Any]:  # fmt: skip
+def run_cell(
+    train_config: TrainConfig,
+    folder: Path,
+    real: str | tuple[str, int],
+    evaluator: Evaluator,
+    eval_config: EvalConfig,
+    row: dict[str, Any],
+    on_step=None,
+    trust_code: bool = False,
+) -> dict[str, Any]:
     """Train (resuming an interrupted run) and score one cell, write its result.json, release its
     lock; `row` holds the cell's own columns, the measured ones are added. `real` is a folder, or
     (folder, how many of its first images to leave out) as `Domain.scored_set` gives."""
@@ -81,12 +89,21 @@ def run_cell(train_config: TrainConfig, folder: Path, real: str | tuple[str, int
     scores = evaluator.score_adapted(run, real_folder, eval_config, leave_out)
     report = summary(run.bundle.model)
     row = row | {
-        "recipe": train_config.recipe, "ratio": f"{report.ratio:.4g}", "adapter_parameters": report.adapter_parameters,
-        "steps": train_config.steps, "lr": f"{train_config.lr:g}", "train_seconds": f"{result.seconds:.1f}",
-        "final_l1": f"{result.final.get('l1', math.nan):.5f}", "kid": f"{scores.kid:.6g}",
-        "kid_std": f"{scores.kid_std:.6g}", "kmmd": f"{scores.kmmd:.6g}", "fid": f"{scores.fid:.6g}", "real_images": scores.real,
-        "spread": f"{scores.spread_generated / max(scores.spread_real, 1e-12):.3f}", "degenerate": scores.degenerate,
-    }  # fmt: skip
+        "recipe": train_config.recipe,
+        "ratio": f"{report.ratio:.4g}",
+        "adapter_parameters": report.adapter_parameters,
+        "steps": train_config.steps,
+        "lr": f"{train_config.lr:g}",
+        "train_seconds": f"{result.seconds:.1f}",
+        "final_l1": f"{result.final.get('l1', math.nan):.5f}",
+        "kid": f"{scores.kid:.6g}",
+        "kid_std": f"{scores.kid_std:.6g}",
+        "kmmd": f"{scores.kmmd:.6g}",
+        "fid": f"{scores.fid:.6g}",
+        "real_images": scores.real,
+        "spread": f"{scores.spread_generated / max(scores.spread_real, 1e-12):.3f}",
+        "degenerate": scores.degenerate,
+    }
     write_text_atomically(folder / RESULT_FILE, json.dumps(row, indent=1))
     (folder / LOCK_FILE).unlink(missing_ok=True)
     return row

@@ -59,9 +59,13 @@ class Evaluator:
         """KID, KMMD, FID, precision, recall, density and coverage of two image tensors."""
         require_two_a_side(len(generated), len(real))  # before the features are computed
         return score(
-            self.features(generated), self.features(real), kmmd_bandwidth=config.kmmd_bandwidth,
-            kid_subsets=config.kid_subsets, kid_subset_size=config.kid_subset_size, seed=config.seed,
-        )  # fmt: skip
+            self.features(generated),
+            self.features(real),
+            kmmd_bandwidth=config.kmmd_bandwidth,
+            kid_subsets=config.kid_subsets,
+            kid_subset_size=config.kid_subset_size,
+            seed=config.seed,
+        )
 
     def score_run(
         self, run_folder: str | Path, real_folder: str | Path, config: EvalConfig, *, trust_code: bool = False

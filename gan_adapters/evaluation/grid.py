@@ -131,12 +131,15 @@ class SweepConfig:
             )
         grid = data.get("grid", {})
         config = cls(
-            base=TrainConfig.from_dict(data.get("base", {})), domains=domains,
+            base=TrainConfig.from_dict(data.get("base", {})),
+            domains=domains,
             methods=[Method.from_entry(entry) for entry in data.get("methods", [])],
-            images=list(grid.get("images", [25, 50, 100])), seeds=list(grid.get("seeds", [0, 1, 2])),
-            eval=EvalConfig.from_dict(data.get("eval", {})), tuning=Tuning.from_dict(data.get("tuning", {})),
+            images=list(grid.get("images", [25, 50, 100])),
+            seeds=list(grid.get("seeds", [0, 1, 2])),
+            eval=EvalConfig.from_dict(data.get("eval", {})),
+            tuning=Tuning.from_dict(data.get("tuning", {})),
             order=grid.get("order", "by-domain"),
-        )  # fmt: skip
+        )
         if config.order not in ORDERS:
             raise ConfigError(f"[grid] order must be one of {', '.join(ORDERS)}, got {config.order!r}")
         if not config.domains or not config.methods:

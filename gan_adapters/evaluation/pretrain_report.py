@@ -1,4 +1,5 @@
-"""How good is a pretrained source model: fidelity and diversity against its training set, a grid per class."""
+"""How good a pretrained source model is: fidelity and diversity against its training set, a grid
+per class."""
 
 from __future__ import annotations
 

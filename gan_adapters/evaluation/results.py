@@ -13,9 +13,27 @@ from gan_adapters.files import write_atomically
 log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = (
-    "cell", "domain", "method", "recipe", "kind", "ratio", "adapter_parameters", "images", "seed", "steps",
-    "lr", "train_seconds", "final_l1", "kid", "kid_std", "kmmd", "fid", "real_images", "spread", "degenerate",
-)  # fmt: skip
+    "cell",
+    "domain",
+    "method",
+    "recipe",
+    "kind",
+    "ratio",
+    "adapter_parameters",
+    "images",
+    "seed",
+    "steps",
+    "lr",
+    "train_seconds",
+    "final_l1",
+    "kid",
+    "kid_std",
+    "kmmd",
+    "fid",
+    "real_images",
+    "spread",
+    "degenerate",
+)
 """results.csv; `spread` is the samples' feature spread over the real set's, `degenerate` why a
 cell's samples are too uniform to score (empty when they are fine)."""
 TUNING_COLUMNS = ("cell", "domain", "method", "lr", "kid", "spread", "degenerate", "chosen")
@@ -58,11 +76,16 @@ def aggregate(rows: list[dict[str, str]]) -> dict[tuple[str, str, int], dict[str
         kid_mean, kid_std = _mean_std([1000 * float(r["kid"]) for r in members])
         kmmd_mean, kmmd_std = _mean_std([float(r["kmmd"]) for r in members])
         table[key] = {
-            "kid": kid_mean, "kid_std": kid_std, "kmmd": kmmd_mean, "kmmd_std": kmmd_std,
-            "ratio": float(members[0]["ratio"]), "seeds": len(members),
-            "recipe": members[0].get("recipe") or "supervised", "lr": members[0].get("lr") or "",
+            "kid": kid_mean,
+            "kid_std": kid_std,
+            "kmmd": kmmd_mean,
+            "kmmd_std": kmmd_std,
+            "ratio": float(members[0]["ratio"]),
+            "seeds": len(members),
+            "recipe": members[0].get("recipe") or "supervised",
+            "lr": members[0].get("lr") or "",
             "degenerate": sum(bool(r.get("degenerate")) for r in members),
-        }  # fmt: skip
+        }
     return table
 
 
@@ -129,8 +152,11 @@ def plot_results(rows: list[dict[str, str]], path: Path) -> Path | None:
 def _plot_metric(axis, table: dict[tuple[str, str, int], dict[str, Any]], metric: str) -> None:
     lines = sorted({(v["recipe"], n) for (_, _, n), v in table.items()})
     for recipe, n in lines:
-        points = sorted((v["ratio"], v[metric], v[f"{metric}_std"], v["degenerate"]) for (_, _, size), v in table.items()
-                        if size == n and v["recipe"] == recipe)  # fmt: skip
+        points = sorted(
+            (v["ratio"], v[metric], v[f"{metric}_std"], v["degenerate"])
+            for (_, _, size), v in table.items()
+            if size == n and v["recipe"] == recipe
+        )
         xs, ys, errs, bad = zip(*points, strict=True)
         axis.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=f"{recipe}, {n} images")
         flagged = [(x, y) for x, y, b in zip(xs, ys, bad, strict=True) if b]

@@ -99,8 +99,16 @@ def run_sweep(
     return _write_tables(out, cells)
 
 
-def _run_one(config: SweepConfig, cell: tuple, folder: Path, stage: str, lr: float | None,
-             evaluator: Evaluator | None, on_step, trust_code: bool) -> None:  # fmt: skip
+def _run_one(
+    config: SweepConfig,
+    cell: tuple,
+    folder: Path,
+    stage: str,
+    lr: float | None,
+    evaluator: Evaluator | None,
+    on_step,
+    trust_code: bool,
+) -> None:
     """Train one claimed cell (and score it, unless this is the train stage); release its lock."""
     domain, method, images, seed = cell
     train_config = cell_config(config, *cell, **({"lr": lr} if lr is not None else {}))
@@ -108,8 +116,14 @@ def _run_one(config: SweepConfig, cell: tuple, folder: Path, stage: str, lr: flo
         train_cell(train_config, folder, on_step)
         (folder / LOCK_FILE).unlink(missing_ok=True)
         return
-    row = {"cell": cell_name(*cell), "domain": domain.name, "method": method.label, "kind": method.adapter.kind,
-           "images": images, "seed": seed}  # fmt: skip
+    row = {
+        "cell": cell_name(*cell),
+        "domain": domain.name,
+        "method": method.label,
+        "kind": method.adapter.kind,
+        "images": images,
+        "seed": seed,
+    }
     run_cell(
         train_config, folder, domain.scored_set(images), evaluator, config.eval, row, on_step, trust_code
     )
@@ -141,9 +155,10 @@ def _status(config: SweepConfig, cell: tuple, folder: Path, mine: bool, stage: s
 def trained_cells(config: SweepConfig, out: str | Path) -> list[tuple]:
     """The cells of `config` whose training finished in `out` (scored or not), in grid order."""
     return [
-        cell for cell in config.cells()
+        cell
+        for cell in config.cells()
         if finished_training(Path(out) / "cells" / cell_name(*cell), cell_config(config, *cell).steps)
-    ]  # fmt: skip
+    ]
 
 
 def _write_tables(out: Path, cells: list) -> list[dict[str, str]]:

@@ -1,3 +1,4 @@
 """Generators by name: the registry and its built-in entries (importing this registers them)."""
 
-from gan_adapters.generators import biggan, biggan_deep, cdcgan, dcgan, eyes, sources, stylegan2  # noqa: F401 - they register
+# Imported for their decorators: each module registers its generators.
+from gan_adapters.generators import biggan, biggan_deep, cdcgan, dcgan, eyes, sources, stylegan2  # noqa: F401

@@ -68,8 +68,10 @@ def architecture_of(generator: nn.Module) -> str:
 
 def save_generator_file(generator: nn.Module, path: Path, card: dict | None = None) -> Path:
     """The generator as fp16 safetensors; its architecture, config and model card in the metadata."""
-    tensors = {k: v.detach().half().contiguous().cpu() if v.is_floating_point() else v.cpu()
-               for k, v in generator.state_dict().items()}  # fmt: skip
+    tensors = {
+        k: v.detach().half().contiguous().cpu() if v.is_floating_point() else v.cpu()
+        for k, v in generator.state_dict().items()
+    }
     metadata = {
         "architecture": architecture_of(generator),
         "config": generator.config.to_json(),
@@ -136,5 +138,8 @@ def cdcgan_emoji_32(weights: str | Path | None = None, **_) -> GeneratorBundle:
 )
 def biggan_emoji_64(weights: str | Path | None = None, **_) -> GeneratorBundle:
     """z (N, z_dim) and emoji-subgroup labels -> 64 px emoji; 8 conditional BN sites."""
-    how = "gan-adapters pretrain data/emoji-64-train.safetensors.gz --architecture biggan --resolution 64 --out runs/biggan-emoji"
+    how = (
+        "gan-adapters pretrain data/emoji-64-train.safetensors.gz --architecture biggan --resolution 64 "
+        "--out runs/biggan-emoji"
+    )
     return _shipped_source("biggan-emoji-64", weights, how)

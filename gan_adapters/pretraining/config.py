@@ -61,6 +61,8 @@ class PretrainConfig(Serialisable):
         elif isinstance(self.model, dict):
             self.model = config_class.from_dict(self.model)
         elif not isinstance(self.model, config_class):
-            raise ConfigError(f"a {self.architecture} source takes a {config_class.__name__}, "
-                              f"got {type(self.model).__name__}")  # fmt: skip
+            raise ConfigError(
+                f"a {self.architecture} source takes a {config_class.__name__}, "
+                f"got {type(self.model).__name__}"
+            )
         check_policy(self.augment)

@@ -114,15 +114,26 @@ def _pretrain(
     images, labels = images.to(device), labels.to(device)
     checkpoint_path = out / "checkpoint.pt"
     began, losses, done = time.monotonic(), {}, start
-    card = {"architecture": config.architecture, "config": config.to_dict(), "data": name,
-            "classes": classes, "images": len(images)}  # fmt: skip
+    card = {
+        "architecture": config.architecture,
+        "config": config.to_dict(),
+        "data": name,
+        "classes": classes,
+        "images": len(images),
+    }
 
     def save() -> None:
         seconds = time.monotonic() - began
-        card.update(steps=done, train_seconds=round(earlier_seconds + seconds, 1), final=losses,
-                    images_per_second=round((done - start) * config.batch_size / max(seconds, 1e-9), 1))  # fmt: skip
-        write_checkpoint(checkpoint_path, {"step": done, "seconds": card["train_seconds"],
-                                           "config": config.to_dict()} | gan.state_dicts())  # fmt: skip
+        card.update(
+            steps=done,
+            train_seconds=round(earlier_seconds + seconds, 1),
+            final=losses,
+            images_per_second=round((done - start) * config.batch_size / max(seconds, 1e-9), 1),
+        )
+        write_checkpoint(
+            checkpoint_path,
+            {"step": done, "seconds": card["train_seconds"], "config": config.to_dict()} | gan.state_dicts(),
+        )
         save_generator_file(standing_statistics(gan.ema), out / "generator-ema.safetensors", card)
         save_portable_weights(gan, out, done, card["train_seconds"])
 

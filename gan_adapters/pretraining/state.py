@@ -28,7 +28,10 @@ class GANState:
 
     def state_dicts(self) -> dict[str, dict]:
         """Every part's state, by name (the checkpoint's layout)."""
-        return {name: getattr(self, name).state_dict() for name in ("generator", "discriminator", "ema", "g_opt", "d_opt")}  # fmt: skip
+        return {
+            name: getattr(self, name).state_dict()
+            for name in ("generator", "discriminator", "ema", "g_opt", "d_opt")
+        }
 
     def load(self, checkpoint: dict) -> None:
         """Restore every part from a checkpoint written from `state_dicts`."""
@@ -112,8 +115,13 @@ def load_portable_weights(gan: GANState, folder: Path) -> tuple[int, float]:
     for part in PORTABLE_PARTS:
         module, prefix = getattr(gan, part), f"{part}/"
         own = module.state_dict()
-        module.load_state_dict({k[len(prefix) :]: v.to(own[k[len(prefix) :]].dtype)
-                                for k, v in tensors.items() if k.startswith(prefix)})  # fmt: skip
+        module.load_state_dict(
+            {
+                k[len(prefix) :]: v.to(own[k[len(prefix) :]].dtype)
+                for k, v in tensors.items()
+                if k.startswith(prefix)
+            }
+        )
     ema, _ = load_generator_file(folder / "generator-ema.safetensors")
     gan.ema.load_state_dict(ema.state_dict())
     return int(metadata.get("step", "0")), float(metadata.get("seconds", "0"))

@@ -19,9 +19,20 @@ from gan_adapters.surgery.norms import is_normalization, norm_spec
 from gan_adapters.surgery.slots import AdapterSlot
 
 CHANNEL_ATTRIBUTES = (
-    "num_features", "output_size", "num_channels", "out_channels", "out_channel", "filters",
-    "out_features", "channels", "n_channels", "dim", "out_dim", "dim_out", "features",
-)  # fmt: skip
+    "num_features",
+    "output_size",
+    "num_channels",
+    "out_channels",
+    "out_channel",
+    "filters",
+    "out_features",
+    "channels",
+    "n_channels",
+    "dim",
+    "out_dim",
+    "dim_out",
+    "features",
+)
 """Attribute names that conventionally hold a layer's output width."""
 AXIS_ATTRIBUTES = ("dim", "features")
 """Names that torch's own modules use for an axis or something else (nn.GLU(dim=1), nn.Softmax):

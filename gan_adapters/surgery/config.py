@@ -73,8 +73,11 @@ class AdapterConfig(Serialisable):
     def validate(self) -> None:
         """Rules between fields, and names that must be registered."""
         if self.kind not in ADAPTER_KINDS:
-            raise SettingError("kind", f"names an unknown adapter kind {self.kind!r}; known kinds: "
-                               f"{', '.join(sorted(ADAPTER_KINDS))}")  # fmt: skip
+            raise SettingError(
+                "kind",
+                f"names an unknown adapter kind {self.kind!r}; known kinds: "
+                f"{', '.join(sorted(ADAPTER_KINDS))}",
+            )
         given = {k: v for k, v in self.sizes().items() if v is not None}
         if len(given) > 1:
             raise ConfigError(

@@ -58,8 +58,10 @@ def _why_not_held(target: Adapter, parent: Adapter) -> str | None:
 
 def _target_record(records: dict[str, AdapterRecord], model: nn.Module) -> AdapterRecord:
     """The parent whose kind may hold all the others: the one with the largest offset."""
-    sizes = {name: sum(slot[name].offset()[0].numel() for slot in slots_of(model) if name in slot)
-             for name in records}  # fmt: skip
+    sizes = {
+        name: sum(slot[name].offset()[0].numel() for slot in slots_of(model) if name in slot)
+        for name in records
+    }
     return records[max(records, key=lambda name: sizes[name])]
 
 
@@ -80,8 +82,11 @@ def _blended(target: Adapter, parents: list[tuple[str, Adapter]], weights: dict[
     classes, size = _shape(target)
     delta = torch.zeros(classes, target.channels, size, dtype=torch.float64)
     bias = torch.zeros(classes, target.channels, dtype=torch.float64)
-    condition = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in target.state_dict().items()
-                 if k.startswith("condition_fc.")}  # fmt: skip
+    condition = {
+        k: torch.zeros_like(v, dtype=torch.float64)
+        for k, v in target.state_dict().items()
+        if k.startswith("condition_fc.")
+    }
     for name, parent in parents:
         why = _why_not_held(target, parent)
         if why is not None:
@@ -146,7 +151,8 @@ def adapters_per_sample(model: nn.Module, names: Sequence[str | None]) -> Iterat
     unknown = [n for n in names if n is not None and n not in state.adapters]
     if unknown:
         raise AdapterStateError(
-            f"no adapter named {unknown[0]!r}; this model has: {', '.join(state.adapters)} (or None for the base)"
+            f"no adapter named {unknown[0]!r}; this model has: {', '.join(state.adapters)} "
+            "(or None for the base)"
         )
     distinct = tuple(dict.fromkeys(names))
     slots = slots_of(model)

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -72,51 +73,43 @@ def inject(
     model: nn.Module,
     kind: str = "apgc",
     *,
-    groups: int | None = None,
-    group_size: int | None = None,
-    ratio: float | None = None,
     targets: Sequence[Target] | Target | None = None,
     exclude: Sequence[Target] | Target | None = None,
-    bias: bool = False,
-    conditional: bool = False,
-    train_norm: bool = False,
-    num_classes: int = 1,
-    route: str = "auto",
-    fold: str = "exact",
-    pointwise_impl: str = "auto",
-    widths: dict[str, int] | None = None,
     adapter_name: str = "default",
     example_inputs: tuple | None = None,
     example_kwargs: dict | None = None,
     config: AdapterConfig | None = None,
+    **settings: Any,
 ) -> nn.Module:
     """Insert identity-initialised adapters after every normalisation layer; freeze the rest.
 
     Modifies `model` in place and returns it, so `inject(model, kind="apgc", groups=8)` is
-    the whole call. Size `apgc` by exactly one of `groups` (groups per layer), `group_size`
-    (channels per group) or `ratio` (parameters against `ssa`). `targets`/`exclude` select
-    layers (classes, class names, path regexes, or a callable(path, module)); `route` picks
-    how sites are found (auto, fx, export, module); `fold` and `pointwise_impl` how adapters run
-    after an eval-mode BatchNorm (see `AdapterConfig`); `widths` gives the channel count of
-    targeted layers that state none ({class name or path regex: C}). Where a forward must be rewritten and
-    that forward is the root's, the returned model is a GraphModule (a warning says so):
-    always use the return value. A refused call leaves `model` as it was.
+    the whole call. `settings` are `AdapterConfig`'s fields: size `apgc` by exactly one of
+    `groups` (groups per layer), `group_size` (channels per group) or `ratio` (parameters against
+    `ssa`); `bias`, `conditional`, `train_norm`, `num_classes`; `route` picks how sites are found
+    (auto, fx, export, module); `fold` and `pointwise_impl` how adapters run after an eval-mode
+    BatchNorm; `widths` gives the channel count of targeted layers that state none ({class name or
+    path regex: C}). `targets`/`exclude` select layers (classes, class names, path regexes, or a
+    callable(path, module)); `config` gives all of it at once instead. Where a forward must be
+    rewritten and that forward is the root's, the returned model is a GraphModule (a warning says
+    so): always use the return value. A refused call leaves `model` as it was.
     """
     if config is None:
-        config = AdapterConfig(
-            kind=kind, groups=groups, group_size=group_size, ratio=ratio, bias=bias,
-            conditional=conditional, train_norm=train_norm, num_classes=num_classes, route=route,
-            fold=fold, pointwise_impl=pointwise_impl, widths=widths,
-        )  # fmt: skip
+        config = AdapterConfig.from_dict({"kind": kind} | settings)
         raw_targets, raw_exclude = targets, exclude
     else:
         config = dataclasses.replace(config)
         raw_targets, raw_exclude = config.targets, config.exclude
     check_adapter_name(model, adapter_name)
     discovery = find_norm_sites(
-        model, raw_targets, raw_exclude, route=config.route,
-        example_inputs=example_inputs, example_kwargs=example_kwargs, widths=config.widths,
-    )  # fmt: skip
+        model,
+        raw_targets,
+        raw_exclude,
+        route=config.route,
+        example_inputs=example_inputs,
+        example_kwargs=example_kwargs,
+        widths=config.widths,
+    )
     config.targets = _serialisable(raw_targets, discovery.matched_paths)
     if raw_exclude:
         excluded = make_matcher(raw_exclude)

@@ -21,9 +21,21 @@ NORM_FUNCTIONS = ("batch_norm", "instance_norm")
 """Names of the functional normalisation ops looked for in source code and traced graphs."""
 
 CONDITION_NAMES = (
-    "y", "ys", "cond", "condition", "condition_vector", "c", "label", "labels", "class_labels",
-    "embed", "emb", "embedding", "latent_embed_vector", "affine",
-)  # fmt: skip
+    "y",
+    "ys",
+    "cond",
+    "condition",
+    "condition_vector",
+    "c",
+    "label",
+    "labels",
+    "class_labels",
+    "embed",
+    "emb",
+    "embedding",
+    "latent_embed_vector",
+    "affine",
+)
 """Parameter names read as 'the condition' when a class is not in the registry."""
 
 

@@ -81,8 +81,16 @@ def candidates(implementation: str, fold: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _choose(device: str, dtype: str, channels: int, group_size: int, pixels: int, implementation: str,
-            fold: str, table: tuple[PathTiming, ...]) -> str:  # fmt: skip
+def _choose(
+    device: str,
+    dtype: str,
+    channels: int,
+    group_size: int,
+    pixels: int,
+    implementation: str,
+    fold: str,
+    table: tuple[PathTiming, ...],
+) -> str:
     allowed = candidates(implementation, fold)
     if len(allowed) == 1:
         return allowed[0]

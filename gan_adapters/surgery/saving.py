@@ -180,9 +180,14 @@ def load_adapters(
         raise AdapterFileError(f"{path}: {exc}") from exc
     try:
         discovery = find_norm_sites(
-            model, config.targets, config.exclude, route=config.route,
-            example_inputs=example_inputs, example_kwargs=example_kwargs, widths=config.widths,
-        )  # fmt: skip
+            model,
+            config.targets,
+            config.exclude,
+            route=config.route,
+            example_inputs=example_inputs,
+            example_kwargs=example_kwargs,
+            widths=config.widths,
+        )
     except SiteError as exc:  # the file's sites cannot even be looked for here: another generator
         raise MismatchError(f"{path} does not fit {type(model).__name__}: {exc}") from exc
     _check_fingerprint(saved_sites, [site.fingerprint() for site in discovery.sites], path)

@@ -256,10 +256,17 @@ def _build_sites(model, matched, calls, default_targets, args, kwargs, discovery
         cond = condition_parameter(module)
         layer = condition_layer(module) if cond else None
         common = dict(
-            class_name=type(module).__name__, channels=channels, module_path=path, condition=cond,
-            condition_features=(layer.num_embeddings if isinstance(layer, nn.Embedding) else layer.in_features) if layer else None,
+            class_name=type(module).__name__,
+            channels=channels,
+            module_path=path,
+            condition=cond,
+            condition_features=(
+                layer.num_embeddings if isinstance(layer, nn.Embedding) else layer.in_features
+            )
+            if layer
+            else None,
             condition_is_label=isinstance(layer, nn.Embedding),
-        )  # fmt: skip
+        )
         module_calls = by_module.get(path, [])
         blocked = [e for c in module_calls if (e := _rewrite_blocker(model, c, owner_graphs))]
         if len(module_calls) > 1 and not blocked:

@@ -70,10 +70,14 @@ class AdapterSummary:
             table.add_column(name, justify="right" if numeric else "left", overflow="fold")
         for row in self.rows:
             table.add_row(
-                row.site + (" (cond)" if row.conditional else ""), row.layer, str(row.channels),
+                row.site + (" (cond)" if row.conditional else ""),
+                row.layer,
+                str(row.channels),
                 "-" if row.group_size is None else str(row.group_size),
-                "-" if row.groups is None else str(row.groups), f"{row.parameters:,}", row.inserted_by,
-            )  # fmt: skip
+                "-" if row.groups is None else str(row.groups),
+                f"{row.parameters:,}",
+                row.inserted_by,
+            )
         total = self.base_parameters + self.adapter_parameters
         lines = [
             f"{len(self.rows)} sites, {self.adapter_parameters:,} adapter parameters "

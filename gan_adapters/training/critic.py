@@ -28,8 +28,11 @@ class Critic:
 
     def state(self) -> dict[str, Any]:
         """What a checkpoint keeps: trainable weights and buffers (not the frozen feature network)."""
-        weights = {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()
-                   if not k.startswith(self.frozen_prefixes)}  # fmt: skip
+        weights = {
+            k: v.detach().cpu().clone()
+            for k, v in self.module.state_dict().items()
+            if not k.startswith(self.frozen_prefixes)
+        }
         return {"critic": weights, "critic_optimizer": self.optimizer.state_dict()}
 
     def load(self, checkpoint: dict[str, Any], d_lr: float) -> None:
@@ -37,7 +40,8 @@ class Critic:
         missing, unexpected = self.module.load_state_dict(checkpoint["critic"], strict=False)
         if unexpected or any(not k.startswith(self.frozen_prefixes) for k in missing):
             raise KeyError(
-                f"the checkpoint's discriminator does not fit: missing {missing[:3]}, unexpected {unexpected[:3]}"
+                f"the checkpoint's discriminator does not fit: missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]}"
             )
         self.optimizer.load_state_dict(checkpoint["critic_optimizer"])
         for group in self.optimizer.param_groups:

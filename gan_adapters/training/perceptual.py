@@ -110,8 +110,13 @@ class VGG16Backbone(PerceptualBackbone):
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
         state = load_vgg16_state(weights)
-        self.features.load_state_dict({k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")
-                                       and int(k.split(".")[1]) < len(layers)})  # fmt: skip
+        self.features.load_state_dict(
+            {
+                k[len("features.") :]: v
+                for k, v in state.items()
+                if k.startswith("features.") and int(k.split(".")[1]) < len(layers)
+            }
+        )
         self.freeze()
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:

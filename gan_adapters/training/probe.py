@@ -47,8 +47,10 @@ def probe_layout(
             log.warning(
                 "%s does not run in channels_last (%s: %s); training in the contiguous layout "
                 "(--no-channels-last / channels_last = false skips this check)",
-                bundle.name, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "",
-            )  # fmt: skip
+                bundle.name,
+                type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
+            )
     try:
         return torch.contiguous_format, _forward_backward(bundle, labels, autocast)
     except Exception as exc:
@@ -68,7 +70,8 @@ def fit_targets(bundle: GeneratorBundle, output: object, targets: torch.Tensor) 
     if output.shape[-2:] != targets.shape[-2:]:
         raise DataError(
             f"{name} makes {output.shape[-2]}x{output.shape[-1]} images but the training images were "
-            f"resized to {targets.shape[-2]}x{targets.shape[-1]} (the bundle's image_size={bundle.image_size}): "
+            f"resized to {targets.shape[-2]}x{targets.shape[-1]} "
+            f"(the bundle's image_size={bundle.image_size}): "
             "set image_size to the generator's output size"
         )
     channels = output.shape[1]
@@ -87,6 +90,10 @@ def fit_targets(bundle: GeneratorBundle, output: object, targets: torch.Tensor) 
     if seen[0] < low - margin or seen[1] > high + margin:
         log.warning(
             "%s's images span [%.3g, %.3g], far outside its declared output_range (%g, %g): declare the "
-            "range it really has in its GeneratorBundle (output_range=)", name, *seen, low, high,
-        )  # fmt: skip
+            "range it really has in its GeneratorBundle (output_range=)",
+            name,
+            *seen,
+            low,
+            high,
+        )
     return targets

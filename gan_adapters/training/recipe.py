@@ -123,8 +123,11 @@ class TrainConfig(Serialisable):
     def validate(self) -> None:
         """Rules between fields, and names that must exist (trackers, augmentations)."""
         if self.recipe == "supervised" and self.recon_weight:
-            raise SettingError("recon_weight", "blends the supervised terms into the adversarial recipe; "
-                               "the supervised recipe is all reconstruction")  # fmt: skip
+            raise SettingError(
+                "recon_weight",
+                "blends the supervised terms into the adversarial recipe; "
+                "the supervised recipe is all reconstruction",
+            )
         if self.recipe == "adversarial" and self.grad_accum != 1:
             raise SettingError(
                 "grad_accum", "must be 1 in the adversarial recipe (it updates D and G every step)"
@@ -169,6 +172,10 @@ class TrainConfig(Serialisable):
             for k, v in self.model_options.items()
         }
         return dataclasses.replace(
-            self, data=absolute(self.data), model=model, model_options=options,
-            base_checkpoint=absolute(self.base_checkpoint), perceptual_weights_path=absolute(self.perceptual_weights_path),
-        )  # fmt: skip
+            self,
+            data=absolute(self.data),
+            model=model,
+            model_options=options,
+            base_checkpoint=absolute(self.base_checkpoint),
+            perceptual_weights_path=absolute(self.perceptual_weights_path),
+        )

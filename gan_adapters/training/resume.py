@@ -25,9 +25,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAFE_TO_CHANGE = (
-    "steps", "lr", "latent_lr", "embedding_lr", "d_lr", "sample_every", "checkpoint_every", "compile",
-    "data", "log_with",
-)  # fmt: skip
+    "steps",
+    "lr",
+    "latent_lr",
+    "embedding_lr",
+    "d_lr",
+    "sample_every",
+    "checkpoint_every",
+    "compile",
+    "data",
+    "log_with",
+)
 """Options a resumed run may change: they do not change what the checkpoint holds. `data` may
 move, but its images must be the same (checked by content)."""
 LR_FIELDS = {"adapters": "lr", "latents": "latent_lr", "embedding": "embedding_lr"}
@@ -140,7 +148,8 @@ def check_resumable(checkpoint: dict, config: TrainConfig, paths: RunPaths) -> d
     unsafe = [f"`{k}` (was {old[k]!r}, now {new[k]!r})" for k in changed if k not in SAFE_TO_CHANGE]
     if unsafe:
         raise RunFolderError(
-            f"`resume` needs the same settings as the run in {paths.root}; these differ: {', '.join(unsafe)}; "
+            f"`resume` needs the same settings as the run in {paths.root}; "
+            f"these differ: {', '.join(unsafe)}; "
             f"only {', '.join(f'`{k}`' for k in SAFE_TO_CHANGE)} may change on resume"
         )
     if step > config.steps or (step == config.steps and paths.adapters.exists()):

@@ -23,8 +23,17 @@ from gan_adapters.errors import RunFolderError
 from gan_adapters.files import inside, write_text_atomically
 
 METRIC_COLUMNS = (
-    "step", "loss", "l1", "perceptual", "latent_reg", "embedding", "g_adv", "d_loss", "lr", "seconds",
-)  # fmt: skip
+    "step",
+    "loss",
+    "l1",
+    "perceptual",
+    "latent_reg",
+    "embedding",
+    "g_adv",
+    "d_loss",
+    "lr",
+    "seconds",
+)
 """Terms a recipe does not have are written as 0."""
 
 
@@ -46,9 +55,15 @@ class RunPaths:
 
     def _files(self) -> tuple[Path, ...]:
         return (
-            self.config, self.metrics, self.checkpoint, self.checksum, self.previous_checkpoint,
-            self.previous_checksum, self.adapters, self.summary,
-        )  # fmt: skip
+            self.config,
+            self.metrics,
+            self.checkpoint,
+            self.checksum,
+            self.previous_checkpoint,
+            self.previous_checksum,
+            self.adapters,
+            self.summary,
+        )
 
     def has_checkpoint(self) -> bool:
         """Whether there is a checkpoint (the newest or the one before) to resume from."""

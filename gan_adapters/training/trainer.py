@@ -136,9 +136,18 @@ def _train(config, paths, accelerator, resume, overwrite, on_step, discriminator
     if accelerator.is_main_process:
         write_training_checkpoint(session, config.steps)
         write_result(session)
-        write_summary(paths.summary, {"steps": config.steps, "resumed_from": session.start, "seconds": seconds,
-                                      "processes": accelerator.num_processes, "final": losses, "tf32": config.tf32,
-                                      "resume_changes": changes})  # fmt: skip
+        write_summary(
+            paths.summary,
+            {
+                "steps": config.steps,
+                "resumed_from": session.start,
+                "seconds": seconds,
+                "processes": accelerator.num_processes,
+                "final": losses,
+                "tf32": config.tf32,
+                "resume_changes": changes,
+            },
+        )
     if config.log_with:
         accelerator.end_training()
     accelerator.wait_for_everyone()
@@ -164,9 +173,12 @@ def _new_accelerator(config: TrainConfig, paths: RunPaths) -> Accelerator:
     # precision; each run gets its own (the process group, if any, is kept).
     AcceleratorState._reset_state()
     return Accelerator(
-        mixed_precision=config.precision, gradient_accumulation_steps=config.grad_accum, cpu=cpu_only_launch(),
-        log_with=config.log_with or None, project_dir=str(paths.root / "logs"),
-    )  # fmt: skip
+        mixed_precision=config.precision,
+        gradient_accumulation_steps=config.grad_accum,
+        cpu=cpu_only_launch(),
+        log_with=config.log_with or None,
+        project_dir=str(paths.root / "logs"),
+    )
 
 
 def _start(config: TrainConfig, paths, accelerator, checkpoint: dict | None, discriminator) -> Session:
@@ -200,8 +212,12 @@ def batch_per_step(batch_size: int, images: int, processes: int) -> int:
             f"each of {processes} processes an image; use more images or fewer processes"
         )
     if batch % processes:
-        log.warning("a batch of %d images does not split over %d processes: %d per step instead",
-                    batch, processes, batch - batch % processes)  # fmt: skip
+        log.warning(
+            "a batch of %d images does not split over %d processes: %d per step instead",
+            batch,
+            processes,
+            batch - batch % processes,
+        )
     return batch - batch % processes
 
 

@@ -99,7 +99,10 @@ def test_every_path_computes_bn_then_the_adapter_on_cuda(
     (out.float() * weights.cuda()).sum().backward()
     assert passes == [1 if fold == "never" else 0], "the folded path runs inside the norm's forward"
     found = {"out": out, "delta": installed.delta.grad, "bias": installed.bias.grad}
-    for name, tolerance in (("out", PATH_TOLERANCE[dtype]), ("delta", GRADIENT_TOLERANCE[dtype]),
-                            ("bias", GRADIENT_TOLERANCE[dtype])):  # fmt: skip
+    for name, tolerance in (
+        ("out", PATH_TOLERANCE[dtype]),
+        ("delta", GRADIENT_TOLERANCE[dtype]),
+        ("bias", GRADIENT_TOLERANCE[dtype]),
+    ):
         scale = expected[name].abs().max().item()
         torch.testing.assert_close(found[name].double().cpu(), expected[name], atol=tolerance * scale, rtol=0)
