@@ -19,35 +19,40 @@ from gan_adapters.errors import (
     TrainingDivergedError,
 )
 from gan_adapters.generators.registry import GeneratorBundle, load_generator, register_generator
-from gan_adapters.surgery.adapters import (
+from gan_adapters.surgery import (
     ADAPTER_KINDS,
     Adapter,
+    AdapterConfig,
+    AdapterSummary,
     ClassScaleShift,
+    Discovery,
     GroupedPointwiseConv,
+    MergeReport,
     PointwiseConv,
     ScaleShift,
-    register_adapter_kind,
-)
-from gan_adapters.surgery.config import AdapterConfig
-from gan_adapters.surgery.domains import adapters_per_sample, blend
-from gan_adapters.surgery.inject import inject
-from gan_adapters.surgery.manage import (
+    Site,
     active_adapter,
     adapter_names,
+    adapters_per_sample,
+    blend,
     condition,
     delete_adapter,
     disable_adapters,
+    find_norm_sites,
+    inject,
+    is_normalization,
+    load_adapters,
+    merge,
+    register_adapter_kind,
+    register_norm_class,
+    register_pointwise,
+    save_adapters,
     set_adapter,
     set_execution,
+    summary,
     trainable_parameters,
     unload,
 )
-from gan_adapters.surgery.merge import MergeReport, merge
-from gan_adapters.surgery.norms import is_normalization, register_norm_class
-from gan_adapters.surgery.pointwise import register_pointwise
-from gan_adapters.surgery.saving import load_adapters, save_adapters
-from gan_adapters.surgery.sites import Discovery, Site, find_norm_sites
-from gan_adapters.surgery.summary import AdapterSummary, summary
 from gan_adapters.training.adapted import AdaptedRun, draw_latents, generate, load_run
 from gan_adapters.training.latents import sample_latents
 from gan_adapters.training.recipe import TrainConfig

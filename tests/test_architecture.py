@@ -17,6 +17,7 @@ LAYERS = {
     "gan_adapters.pretrained": 1,
     "gan_adapters.serial": 2,
     "gan_adapters.settings": 2,
+    "gan_adapters.modules": 2,
     "gan_adapters.images": 2,
     "gan_adapters.surgery": 3,
     "gan_adapters.generators": 4,
@@ -71,6 +72,22 @@ def test_every_import_goes_down_or_sideways_a_layer():
         if layer(imported) > layer(importer)
     ]
     assert not upward, "imports that go up a layer:\n" + "\n".join(sorted(upward))
+
+
+def test_the_surgery_is_used_through_its_surface():
+    """Outside surgery/, modules import from `gan_adapters.surgery` (its __init__ declares the
+    surface), never from one of its submodules."""
+    reaching_in = []
+    for path in PACKAGE.rglob("*.py"):
+        if module_name(path).startswith("gan_adapters.surgery"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            named = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            named += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            reaching_in += [
+                f"{module_name(path)}: {n}" for n in named if n.startswith("gan_adapters.surgery.")
+            ]
+    assert not reaching_in, "imports of surgery internals:\n" + "\n".join(sorted(reaching_in))
 
 
 def find_cycles(edges: dict[str, set[str]]) -> list[list[str]]:

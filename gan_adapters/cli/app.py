@@ -78,7 +78,7 @@ def inspect(
     Example: gan-adapters inspect dcgan-faces --kind apgc --ratio 8
     """
     from gan_adapters import inject, save_adapters, summary
-    from gan_adapters.surgery.config import AdapterConfig
+    from gan_adapters.surgery import AdapterConfig
 
     configure_logging(verbose)
     config = apply_adapter_options(AdapterConfig(), adapter_options)
@@ -173,7 +173,7 @@ PARAMETER_FLAGS = {
 def option_flags() -> dict[str, str]:
     """Every recipe and adapter key `finetune` takes as an option, and its flag; and the parameters
     above (other keys stay `key`: they are set in a recipe)."""
-    from gan_adapters.surgery.config import AdapterConfig
+    from gan_adapters.surgery import AdapterConfig
     from gan_adapters.training.recipe import TrainConfig
 
     flags = {name: flag_of(AdapterConfig, name) for name in ADAPTER_FIELDS}

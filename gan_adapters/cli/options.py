@@ -17,7 +17,7 @@ from rich.progress import Progress
 
 from gan_adapters.cli.config_options import build_config, ranged, with_config_options
 from gan_adapters.errors import ConfigError
-from gan_adapters.surgery.config import AdapterConfig
+from gan_adapters.surgery import AdapterConfig
 
 console = Console()
 err_console = Console(stderr=True)

@@ -16,7 +16,7 @@ from gan_adapters.errors import ConfigError
 from gan_adapters.evaluation.evaluator import EvalConfig
 from gan_adapters.files import read_toml
 from gan_adapters.serial import Serialisable
-from gan_adapters.surgery.config import AdapterConfig
+from gan_adapters.surgery import AdapterConfig
 from gan_adapters.training.data import IMAGE_SUFFIXES
 from gan_adapters.training.recipe import TrainConfig
 

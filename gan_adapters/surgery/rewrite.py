@@ -13,6 +13,7 @@ import torch.fx as fx
 from torch import nn
 
 from gan_adapters.errors import SiteError
+from gan_adapters.modules import swap_submodule
 from gan_adapters.surgery.sites import Site
 from gan_adapters.surgery.slots import AdapterSlot
 from gan_adapters.surgery.tracing import norm_function_name, trace_owner
@@ -25,12 +26,6 @@ ORIGINAL_ATTRIBUTE = "_gan_adapters_original"
 def path_depth(path: str) -> int:
     """Depth of a module path (the root '' is 0)."""
     return path.count(".") + 1 if path else 0
-
-
-def swap_submodule(root: nn.Module, path: str, replacement: nn.Module) -> None:
-    """Put `replacement` where the submodule at `path` (not the root) was."""
-    parent_path, _, attr = path.rpartition(".")
-    setattr(root.get_submodule(parent_path), attr, replacement)
 
 
 def graph_slot_name(site: Site) -> str:

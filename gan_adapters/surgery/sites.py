@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from gan_adapters.errors import ConfigError, SiteError
+from gan_adapters.modules import attributes_restored
 from gan_adapters.surgery.channels import channel_evidence
 from gan_adapters.surgery.norms import (
     condition_layer,
@@ -37,7 +38,6 @@ from gan_adapters.surgery.slots import AdapterSlot
 from gan_adapters.surgery.tracing import (
     Call,
     TraceFailure,
-    attributes_restored,
     export_scan,
     failure_of,
     fx_scan,

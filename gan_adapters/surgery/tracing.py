@@ -13,8 +13,7 @@ import logging
 import traceback
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from gan_adapters.modules import attributes_restored
 from gan_adapters.surgery.norms import NORM_FUNCTIONS
 
 _TORCH_DIR = str(Path(torch.__file__).parent)
@@ -98,34 +98,6 @@ def failure_of(exc: BaseException, path: str, module: nn.Module) -> TraceFailure
         location = f"{'/'.join(Path(frame.filename).parts[-2:])}:{frame.lineno} in {frame.name}"
     message = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]
     return TraceFailure(path, type(module).__name__, location, message[:160])
-
-
-_MODULE_DICTS = ("_parameters", "_buffers", "_modules")
-
-
-@contextmanager
-def attributes_restored(model: nn.Module) -> Iterator[None]:
-    """Every module's attributes (and parameter, buffer and child tables) as they were when the block
-    began, whatever a traced or measured forward set: a forward that does `self.weight = w / sigma`
-    (a hand-written spectral norm) would otherwise leave a torch.fx Proxy in the user's model."""
-    saved = [
-        (module, dict(module.__dict__), {name: dict(module.__dict__[name]) for name in _MODULE_DICTS})
-        for module in model.modules()
-    ]
-    try:
-        yield
-    finally:
-        for module, attributes, tables in saved:
-            for name in set(module.__dict__) - set(attributes):
-                del module.__dict__[name]
-            for name, value in attributes.items():
-                if name not in _MODULE_DICTS and module.__dict__.get(name) is not value:
-                    module.__dict__[name] = value
-            for name, table in tables.items():
-                current = module.__dict__[name]
-                if current != table or any(current[k] is not v for k, v in table.items()):
-                    current.clear()
-                    current.update(table)
 
 
 def is_torch_module(module: nn.Module) -> bool:

@@ -10,7 +10,7 @@ import torch
 
 from gan_adapters.errors import AdapterFileError, GanAdaptersError, RunFolderError
 from gan_adapters.generators.registry import GeneratorBundle, is_code_reference, load_generator
-from gan_adapters.surgery.saving import load_adapters, read_extras
+from gan_adapters.surgery import load_adapters, read_extras
 from gan_adapters.training.embedding import replace_class_embedding
 from gan_adapters.training.latents import sample_latents
 from gan_adapters.training.recipe import TrainConfig

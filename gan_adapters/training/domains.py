@@ -13,10 +13,7 @@ from pathlib import Path
 import torch
 
 from gan_adapters.errors import ConfigError, MismatchError
-from gan_adapters.surgery.domains import blend
-from gan_adapters.surgery.manage import delete_adapter, set_adapter
-from gan_adapters.surgery.saving import load_adapters, read_extras
-from gan_adapters.surgery.state import require_state
+from gan_adapters.surgery import blend, delete_adapter, load_adapters, read_extras, require_state, set_adapter
 from gan_adapters.training.adapted import AdaptedRun, load_run, run_files
 from gan_adapters.training.embedding import LearnedEmbedding
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from gan_adapters.errors import GeneratorError, MismatchError
 from gan_adapters.generators.registry import GeneratorBundle
-from gan_adapters.surgery.rewrite import swap_submodule
+from gan_adapters.modules import swap_submodule
 
 
 class LearnedEmbedding(nn.Module):

@@ -16,7 +16,7 @@ import torch
 
 from gan_adapters.errors import DataError, GeneratorError
 from gan_adapters.generators.registry import GeneratorBundle
-from gan_adapters.surgery.tracing import attributes_restored
+from gan_adapters.modules import attributes_restored
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any, Self
 from gan_adapters.errors import ConfigError, SettingError
 from gan_adapters.serial import Serialisable
 from gan_adapters.settings import setting
-from gan_adapters.surgery.config import AdapterConfig
+from gan_adapters.surgery import AdapterConfig
 from gan_adapters.training.augment import check_policy
 from gan_adapters.training.perceptual import BACKBONES
 

@@ -14,8 +14,7 @@ from torch import nn
 
 from gan_adapters.errors import CheckpointError, RunFolderError
 from gan_adapters.files import read_checkpoint, write_checkpoint, write_text_atomically
-from gan_adapters.surgery.saving import adapter_tensors, copy_adapter_tensors
-from gan_adapters.surgery.slots import is_adapter_key
+from gan_adapters.surgery import adapter_tensors, copy_adapter_tensors, is_adapter_key
 from gan_adapters.training.recipe import TrainConfig
 from gan_adapters.training.runs import RunPaths
 

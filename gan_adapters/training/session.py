@@ -15,9 +15,7 @@ from torch import nn
 from gan_adapters.errors import SettingError
 from gan_adapters.generators.registry import GeneratorBundle, load_generator
 from gan_adapters.images import make_grid, save_png
-from gan_adapters.surgery.inject import inject
-from gan_adapters.surgery.manage import trainable_parameters
-from gan_adapters.surgery.saving import save_adapters
+from gan_adapters.surgery import inject, save_adapters, trainable_parameters
 from gan_adapters.training.critic import Critic
 from gan_adapters.training.data import ImageSet
 from gan_adapters.training.embedding import LearnedEmbedding, replace_class_embedding
