@@ -9,6 +9,7 @@ The surgery needs only torch: `train` (which needs accelerate) is imported on fi
 
 from typing import Any
 
+from gan_adapters.adapted.run import AdaptedRun, draw_latents, generate, load_run
 from gan_adapters.errors import (
     AdapterStateError,
     ConfigError,
@@ -53,7 +54,6 @@ from gan_adapters.surgery import (
     trainable_parameters,
     unload,
 )
-from gan_adapters.training.adapted import AdaptedRun, draw_latents, generate, load_run
 from gan_adapters.training.latents import sample_latents
 from gan_adapters.training.recipe import TrainConfig
 

@@ -23,6 +23,7 @@ LAYERS = {
     "gan_adapters.generators": 4,
     "gan_adapters.training": 5,
     "gan_adapters.pretraining": 5,
+    "gan_adapters.adapted": 5,
     "gan_adapters": 6,
     "gan_adapters.evaluation": 7,
     "gan_adapters.cli": 8,

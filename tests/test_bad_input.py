@@ -221,7 +221,7 @@ def test_pretrain_on_an_image_and_eval_on_one_image_are_clear_refusals(tmp_path,
 
 
 def test_blends_refuse_a_list_a_missing_weight_and_a_name_given_twice():
-    from gan_adapters.training.domains import parse_weights
+    from gan_adapters.adapted.several import parse_weights
 
     model = ga.inject(
         torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4)),

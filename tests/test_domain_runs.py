@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 import gan_adapters as ga
-from gan_adapters.training.domains import BLENDED, load_domains, use_domains
+from gan_adapters.adapted.several import BLENDED, load_domains, use_domains
 from tests.tiny_models import tiny_biggan_deep, tiny_dcgan
 
 TINY_DCGAN, TINY_BIGGAN = "tiny_models:tiny_dcgan", "tiny_models:tiny_biggan_deep"

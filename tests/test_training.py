@@ -14,10 +14,10 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import gan_adapters as ga
+from gan_adapters.adapted.run import load_run
 from gan_adapters.errors import DataError, RunFolderError, TrainingDivergedError
 from gan_adapters.files import read_checkpoint
 from gan_adapters.surgery.config import AdapterConfig
-from gan_adapters.training.adapted import load_run
 from gan_adapters.training.data import load_image_folder
 from gan_adapters.training.recipe import TrainConfig
 from gan_adapters.training.runs import read_metrics

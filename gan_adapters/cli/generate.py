@@ -60,9 +60,9 @@ def sample(  # long: typer declares each option as a parameter; the body is shor
 
     Example: gan-adapters sample runs/faces runs/animals --blend faces:0.5,animals:0.5
     """
+    from gan_adapters.adapted.run import draw_latents, generate, resolve_prior
+    from gan_adapters.adapted.several import load_domains, parse_weights, use_domains
     from gan_adapters.images import make_grid, save_images, save_png
-    from gan_adapters.training.adapted import draw_latents, generate, resolve_prior
-    from gan_adapters.training.domains import load_domains, parse_weights, use_domains
 
     domains = load_domains(runs, model, trust_code=trust_code)
     if blend is not None:
@@ -86,8 +86,8 @@ def sample(  # long: typer declares each option as a parameter; the body is shor
 
 
 def _compare(run, shown: torch.Tensor, seed: int, columns: int, folder: Path) -> None:
+    from gan_adapters.adapted.run import base_samples
     from gan_adapters.images import make_grid, save_png
-    from gan_adapters.training.adapted import base_samples
 
     before = base_samples(run, len(shown), seed)
     path = save_png(make_grid(torch.cat([before, shown]), columns), folder / "compare.png")
@@ -152,7 +152,7 @@ def interpolate(  # long: typer declares each option as a parameter; the body is
 
 def _walk(run_path, frames, between, prior, sigma, truncation, seed, model, trust_code) -> torch.Tensor:
     """(frames, 3, H, W) along a line between two latents."""
-    from gan_adapters.training.adapted import draw_latents, generate, load_run
+    from gan_adapters.adapted.run import draw_latents, generate, load_run
     from gan_adapters.training.latents import interpolate as lerp
 
     run = load_run(run_path, model, trust_code=trust_code)
@@ -169,8 +169,8 @@ def _walk(run_path, frames, between, prior, sigma, truncation, seed, model, trus
 def _morph(sources, frames, rows, prior, sigma, truncation, seed, model, trust_code) -> torch.Tensor:
     """(frames, rows, 3, H, W): the same latents (drawn as domain A's prior says) under blends
     {A: 1 - t, B: t} for t from 0 to 1."""
-    from gan_adapters.training.adapted import draw_latents, generate
-    from gan_adapters.training.domains import load_domains, use_domains
+    from gan_adapters.adapted.run import draw_latents, generate
+    from gan_adapters.adapted.several import load_domains, use_domains
 
     domains = load_domains(sources, model, trust_code=trust_code)
     first, second = domains.names

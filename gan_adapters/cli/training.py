@@ -127,7 +127,7 @@ def _recipe_with_options(
 ) -> TrainConfig:
     """The recipe file (or a folder's defaults) with the command line's values on top; a value
     refused is named as the user gave it (the key in the file, or the flag)."""
-    from gan_adapters.training.adapted import refuse_untrusted_code
+    from gan_adapters.generators.registry import refuse_untrusted_code
 
     recipe = TrainConfig.from_toml(source) if source.suffix == ".toml" else TrainConfig(data=str(source))
     if model is None:

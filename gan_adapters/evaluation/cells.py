@@ -13,11 +13,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from gan_adapters.adapted.run import load_run
 from gan_adapters.evaluation.evaluator import EvalConfig, Evaluator
 from gan_adapters.evaluation.grid import Domain, Method, SweepConfig
 from gan_adapters.files import slug, take_lock, write_text_atomically
 from gan_adapters.surgery import summary
-from gan_adapters.training.adapted import load_run
 from gan_adapters.training.recipe import TrainConfig
 from gan_adapters.training.runs import RunPaths
 from gan_adapters.training.trainer import RunResult, train

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 
+from gan_adapters.adapted.run import AdaptedRun, draw_latents, generate, load_run
 from gan_adapters.evaluation.features import FeatureCache, FeatureFn, InceptionPool3, default_cache_folder
 from gan_adapters.evaluation.metrics import Scores, require_two_a_side, score
 from gan_adapters.images import OVERVIEWS
 from gan_adapters.serial import Serialisable
-from gan_adapters.training.adapted import AdaptedRun, draw_latents, generate, load_run
 from gan_adapters.training.data import load_image_folder
 from gan_adapters.training.runs import RunPaths
 

@@ -27,7 +27,7 @@ from gan_adapters.evaluation.grid import SweepConfig
 from gan_adapters.evaluation.results import plot_results, read_results, results_table, write_results
 from gan_adapters.evaluation.tuning import tune_learning_rates
 from gan_adapters.files import inside, write_text_atomically
-from gan_adapters.training.adapted import refuse_untrusted_code
+from gan_adapters.generators.registry import refuse_untrusted_code
 
 
 def parse_shard(text: str) -> tuple[int, int]:

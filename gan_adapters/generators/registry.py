@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gan_adapters.errors import GeneratorError
+from gan_adapters.errors import GeneratorError, RunFolderError
 from gan_adapters.files import read_weights
 
 
@@ -148,6 +148,16 @@ def _user_generator(spec: str, **options) -> GeneratorBundle:
     if not isinstance(built, GeneratorBundle):
         raise GeneratorError(f"{spec} returned {type(built).__name__}, not a GeneratorBundle")
     return built
+
+
+def refuse_untrusted_code(model: str, where: Path, trust_code: bool) -> None:
+    """A model named by a file someone handed over may be `package.module:factory`, which
+    imports (runs) that module: only with the user's explicit consent."""
+    if is_code_reference(model) and not trust_code:
+        raise RunFolderError(
+            f"{where} names its generator as code ({model!r}); loading it would import that module. "
+            "If you trust it, pass `trust_code`, or name the model yourself with `model`"
+        )
 
 
 def load_generator(name: str, checkpoint: str | Path | None = None, **options) -> GeneratorBundle:

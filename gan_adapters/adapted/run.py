@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from gan_adapters.errors import AdapterFileError, GanAdaptersError, RunFolderError
-from gan_adapters.generators.registry import GeneratorBundle, is_code_reference, load_generator
+from gan_adapters.generators.registry import GeneratorBundle, load_generator, refuse_untrusted_code
 from gan_adapters.surgery import load_adapters, read_extras
 from gan_adapters.training.embedding import replace_class_embedding
 from gan_adapters.training.latents import sample_latents
@@ -26,16 +26,6 @@ class AdaptedRun:
     config: TrainConfig | None
     load_base: Callable[[], GeneratorBundle] | None = None
     """A fresh copy of the base generator as it was before adaptation (for before/after pictures)."""
-
-
-def refuse_untrusted_code(model: str, where: Path, trust_code: bool) -> None:
-    """A model named by a file someone handed over may be `package.module:factory`, which
-    imports (runs) that module: only with the user's explicit consent."""
-    if is_code_reference(model) and not trust_code:
-        raise RunFolderError(
-            f"{where} names its generator as code ({model!r}); loading it would import that module. "
-            "If you trust it, pass `trust_code`, or name the model yourself with `model`"
-        )
 
 
 def _checked_extras(extras: dict[str, torch.Tensor], bundle: GeneratorBundle, path: Path) -> None:

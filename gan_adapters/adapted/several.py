@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
+from gan_adapters.adapted.run import AdaptedRun, load_run, run_files
 from gan_adapters.errors import ConfigError, MismatchError
 from gan_adapters.surgery import blend, delete_adapter, load_adapters, read_extras, require_state, set_adapter
-from gan_adapters.training.adapted import AdaptedRun, load_run, run_files
 from gan_adapters.training.embedding import LearnedEmbedding
 
 BLENDED = "blended"
