@@ -1,4 +1,5 @@
-"""Precision, recall, density and coverage: a case worked by hand, real halves, a collapsed set."""
+"""Precision, recall, density, coverage and intra-cluster diversity: cases worked by hand, real
+halves, a collapsed set flagged as such."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 from gan_adapters.errors import ConfigError
+from gan_adapters.evaluation.diversity import intra_cluster_diversity
 from gan_adapters.evaluation.evaluator import EvalConfig, Evaluator
 from gan_adapters.evaluation.manifold import manifold
 from gan_adapters.evaluation.metrics import score
@@ -25,6 +27,19 @@ def test_a_one_dimensional_case_worked_by_hand():
     assert found.recall == pytest.approx(1.0)  # every real point lies in a generated ball
     assert found.density == pytest.approx(1.0)  # 0.5 in two real balls, 5.5 in one, 10 in none
     assert found.coverage == pytest.approx(0.75)  # 3's ball (radius 2) holds no sample
+
+
+def test_intra_cluster_diversity_on_a_case_worked_by_hand():
+    # Centres 0 and 10 (mean pairwise distance 10). Samples 1, 2 join 0 (mean pair distance 1);
+    # 9, 9.5, 11 join 10 (pairs 0.5, 2, 1.5: mean 4/3). (1 + 4/3) / 2 / 10.
+    def euclidean(a, b):
+        return torch.cdist(a[0], b[0])
+
+    samples = [torch.tensor([[1.0], [2.0], [9.0], [9.5], [11.0]])]
+    centres = [torch.tensor([[0.0], [10.0]])]
+    assert intra_cluster_diversity(samples, centres, euclidean) == pytest.approx((1 + 4 / 3) / 2 / 10)
+    lonely = [torch.tensor([[1.0], [9.0]])]
+    assert intra_cluster_diversity(lonely, centres, euclidean) is None, "no cluster with two samples"
 
 
 def test_two_draws_of_one_distribution_score_high_and_a_collapsed_set_scores_low():
@@ -52,5 +67,13 @@ def test_real_emoji_halves_score_high_and_one_emoji_copied_scores_recall_near_ze
     evaluator, config = Evaluator(cache=tmp_path), EvalConfig()
     halves = evaluator.score_images(images[0::2], images[1::2], config)
     assert halves.precision > 0.7 and halves.recall > 0.6 and halves.coverage > 0.8
+    assert halves.intra_cluster_diversity > 0.6 and halves.degenerate == ""
     copied = evaluator.score_images(images[:1].expand(33, -1, -1, -1), images[1::2], config)
     assert copied.recall == 0.0 and copied.coverage < 0.1
+    assert copied.intra_cluster_diversity < 1e-9
+    assert copied.degenerate == "samples vary only 0% as much within their clusters as the training images do"
+    # Scored around the training images the samples came from: still a collapse, still flagged.
+    around_training = evaluator.score_images(
+        images[:1].expand(33, -1, -1, -1), images[1::2], config, images[:10]
+    )
+    assert around_training.intra_cluster_diversity < 1e-9 and around_training.degenerate

@@ -66,6 +66,7 @@ def evaluate(  # long: typer declares each option as a parameter; the body is sh
 
     Example: gan-adapters eval runs/emoji examples/data/emoji-faces -n 200
     """
+    from gan_adapters.evaluation.diversity import DISTANCE_NAME
     from gan_adapters.evaluation.evaluator import EvalConfig, Evaluator, is_run_folder
 
     configure_logging(verbose)
@@ -95,13 +96,22 @@ def evaluate(  # long: typer declares each option as a parameter; the body is sh
             f"{scores.precision:.3f} / {scores.recall:.3f} (fidelity / diversity, k = 5)",
         )
         table.add_row("density / coverage", f"{scores.density:.3f} / {scores.coverage:.3f}")
+    if scores.intra_cluster_diversity is not None:
+        table.add_row("intra-cluster diversity", f"{scores.intra_cluster_diversity:.3f} ({DISTANCE_NAME})")
+    if scores.degenerate:
+        table.add_row("degenerate", scores.degenerate)
     table.add_row("images", f"{scores.generated} generated, {scores.real} real")
     console.print(table)
     json_out = json_out or (generated / "eval.json" if run else None)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(
-            json.dumps(scores.to_dict() | {"real_folder": str(real), "eval": vars(config)}, indent=2)
+            json.dumps(
+                scores.to_dict()
+                | {"degenerate": scores.degenerate, "diversity_distance": DISTANCE_NAME}
+                | {"real_folder": str(real), "eval": vars(config)},
+                indent=2,
+            )
         )
         console.print(f"scores: {json_out}")
 

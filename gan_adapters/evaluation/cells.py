@@ -70,6 +70,14 @@ def train_cell(train_config: TrainConfig, folder: Path, on_step=None) -> RunResu
     return train(train_config, folder, resume=resume, overwrite=not resume, on_step=on_step)
 
 
+FIDELITY_DIVERSITY = ("precision", "recall", "density", "coverage", "intra_cluster_diversity")
+"""The measures beside KID that a cell's row records (empty where a set was too small to measure)."""
+
+
+def _optional(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
 def run_cell(
     train_config: TrainConfig,
     folder: Path,
@@ -102,6 +110,7 @@ def run_cell(
         "fid": f"{scores.fid:.6g}",
         "real_images": scores.real,
         "spread": f"{scores.spread_generated / max(scores.spread_real, 1e-12):.3f}",
+        **{name: _optional(getattr(scores, name)) for name in FIDELITY_DIVERSITY},
         "degenerate": scores.degenerate,
     }
     write_text_atomically(folder / RESULT_FILE, json.dumps(row, indent=1))

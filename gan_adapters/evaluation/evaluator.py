@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from gan_adapters.adapted.run import AdaptedRun, draw_latents, generate, load_run
+from gan_adapters.evaluation.diversity import FeatureDistance, intra_cluster_diversity
 from gan_adapters.evaluation.features import FeatureCache, FeatureFn, InceptionPool3, default_cache_folder
 from gan_adapters.evaluation.metrics import Scores, require_two_a_side, score
 from gan_adapters.images import OVERVIEWS
@@ -48,6 +49,14 @@ class Evaluator:
         self.name = name or getattr(self.extractor, "name", type(self.extractor).__name__)
         folder = default_cache_folder() if cache == "default" else cache
         self.cache = FeatureCache(folder) if folder is not None else None
+        self._distance: FeatureDistance | None = None
+
+    @property
+    def distance(self) -> FeatureDistance:
+        """The feature distance of the intra-cluster diversity (built on first use)."""
+        if self._distance is None:
+            self._distance = FeatureDistance(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+        return self._distance
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Features of images in [-1, 1], from the cache when these exact images were seen."""
@@ -55,9 +64,25 @@ class Evaluator:
             return self.extractor(images)
         return self.cache.features(images, self.extractor, self.name)
 
-    def score_images(self, generated: torch.Tensor, real: torch.Tensor, config: EvalConfig) -> Scores:
-        """KID, KMMD, FID, precision, recall, density and coverage of two image tensors."""
+    def score_images(
+        self,
+        generated: torch.Tensor,
+        real: torch.Tensor,
+        config: EvalConfig,
+        training: torch.Tensor | None = None,
+    ) -> Scores:
+        """KID, KMMD, FID, precision, recall, density and coverage of two image tensors, and the
+        intra-cluster diversity of the generated images around `training` (the real images when
+        not given: the clusters' centres)."""
         require_two_a_side(len(generated), len(real))  # before the features are computed
+        scores = self._fidelity(generated, real, config)
+        centres = real if training is None else training
+        scores.intra_cluster_diversity = intra_cluster_diversity(
+            self.distance.embed(generated), self.distance.embed(centres), self.distance.pairwise
+        )
+        return scores
+
+    def _fidelity(self, generated: torch.Tensor, real: torch.Tensor, config: EvalConfig) -> Scores:
         return score(
             self.features(generated),
             self.features(real),
@@ -82,7 +107,7 @@ class Evaluator:
             run, draw_latents(run, config.samples, config.prior, config.sigma, config.truncation, config.seed)
         )
         real = load_image_folder(real_folder, run.bundle.image_size).images[leave_out:]
-        return self.score_images(images, real, config)
+        return self.score_images(images, real, config, training_images(run))
 
     def score_folders(
         self, generated_folder: str | Path, real_folder: str | Path, config: EvalConfig
@@ -94,6 +119,14 @@ class Evaluator:
         ).images
         real = load_image_folder(real_folder, generated.shape[-1]).images
         return self.score_images(generated, real, config)
+
+
+def training_images(run: AdaptedRun) -> torch.Tensor | None:
+    """The images a run trained on (its recipe's folder and count), when its recipe is known and
+    the folder is still there."""
+    if run.config is None or not Path(run.config.data).is_dir():
+        return None
+    return load_image_folder(run.config.data, run.bundle.image_size, run.config.images).images
 
 
 def is_run_folder(path: str | Path) -> bool:

@@ -47,6 +47,9 @@ class Scores:
     density: float | None = None
     coverage: float | None = None
     """Fraction of real images with a sample inside their k-NN ball."""
+    intra_cluster_diversity: float | None = None
+    """Within-cluster sample distance over the training images' own (`diversity.py`); None when not
+    measured (no training images given) or no cluster holds two samples."""
 
     def to_dict(self) -> dict[str, float]:
         """Plain data."""
@@ -54,13 +57,27 @@ class Scores:
 
     @property
     def degenerate(self) -> str:
-        """Why the generated set is degenerate ('' when it is not): near-constant samples, or
-        far less varied than the real set, get KID numbers that compare nothing."""
+        """Why the generated set is degenerate ('' when it is not): samples that copy or collapse
+        (intra-cluster diversity), that reach none of the real variety (recall and coverage), or
+        near-constant ones (feature spread) get fidelity numbers that compare nothing."""
+        diversity = self.intra_cluster_diversity
+        if diversity is not None and diversity < DEGENERATE_DIVERSITY:
+            return (
+                f"samples vary only {diversity:.0%} as much within their clusters as the training images do"
+            )
+        if self.recall is not None and self.recall == 0 and self.coverage < DEGENERATE_COVERAGE:
+            return f"samples reach none of the real variety (recall 0, coverage {self.coverage:.2f})"
         if self.spread_real > 0 and self.spread_generated < DEGENERATE_SPREAD * self.spread_real:
             return f"samples only {self.spread_generated / self.spread_real:.0%} as varied as the real set"
         return ""
 
 
+DEGENERATE_DIVERSITY = 0.3
+"""Intra-cluster diversity below this is a set of near-copies: two halves of a real emoji set score
+about 1, one emoji copied scores 0 (tests/test_manifold.py)."""
+DEGENERATE_COVERAGE = 0.1
+"""With recall 0, coverage below this: the samples sit in a sliver of the real set (one emoji
+copied against real emoji scores recall 0, coverage under 0.1)."""
 DEGENERATE_SPREAD = 0.7
 """A generated set whose spread is below this fraction of the real set's is flagged. Calibrated on
 the reduced CPU comparison (docs/benchmarks.md): every cell whose samples were near-identical

@@ -32,10 +32,17 @@ RESULT_COLUMNS = (
     "fid",
     "real_images",
     "spread",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "intra_cluster_diversity",
     "degenerate",
 )
-"""results.csv; `spread` is the samples' feature spread over the real set's, `degenerate` why a
-cell's samples are too uniform to score (empty when they are fine)."""
+"""results.csv; `spread` is the samples' feature spread over the real set's; precision, recall,
+density and coverage (k = 5) and the intra-cluster diversity (`evaluation/diversity.py`) measure
+fidelity and diversity apart; `degenerate` says why a cell's samples copy, collapse or miss the real
+variety (empty when they do not)."""
 TUNING_COLUMNS = ("cell", "domain", "method", "lr", "kid", "spread", "degenerate", "chosen")
 
 
