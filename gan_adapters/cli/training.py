@@ -51,6 +51,7 @@ FINETUNE_FIELDS = (
     "sample_every",
     "checkpoint_every",
     "strict_data",
+    "consistency_weight",
 )
 """The recipe keys `finetune` takes as options (help, defaults and ranges from `TrainConfig`)."""
 

@@ -31,7 +31,9 @@ def adversarial_parts(session: Session, step: int) -> dict[str, torch.Tensor]:
     mine = slice(accelerator.process_index, None, accelerator.num_processes)
     local = to_device(indices[mine], device)
     reconstruct = dict(indices=local, jitter=to_device(jitter[mine], device), prior=to_device(prior, device))
-    out = session.model(z=to_device(z[mine], device), **(reconstruct if config.reconstructs else {}))
+    consistency = config.consistency_weight > 0
+    inputs = reconstruct if config.reconstructs else {}
+    out = session.model(z=to_device(z[mine], device), consistency=consistency, **inputs)
     fake = out["random"].float()
 
     def critic(images: torch.Tensor, draw: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -40,6 +42,8 @@ def adversarial_parts(session: Session, step: int) -> dict[str, torch.Tensor]:
     parts = {"g_adv": -critic(fake, draws[0]).mean()}
     d_real, d_fake = critic(session.targets[local], draws[1]), critic(fake.detach(), draws[2])
     parts["d_loss"] = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+    if consistency:
+        parts["consistency"] = config.consistency_weight * out["consistency"]
     if config.reconstructs:
         recon = session.reconstruction_parts(out, local)
         parts |= {name: config.recon_weight * value for name, value in recon.items()}

@@ -117,6 +117,10 @@ class TrainConfig(Serialisable):
     """Adversarial recipe: DiffAugment policy applied to real and generated images."""
     disc_width: int = setting(64, minimum=1)
     """Adversarial recipe: channels of the projected discriminator's mixing and heads."""
+    consistency_weight: float = setting(0.0, minimum=0)
+    """Weight of the cross-domain distance consistency (CDC, Ojha et al. 2021): the adapted generator
+    keeps the source's pairwise similarities between samples (the source: the same model with its
+    adapters disabled), against collapse. Costs one more forward a step (supervised: two)."""
     log_with: list[str] = field(default_factory=list)
     """Log losses and sample grids to Accelerate trackers (tensorboard, wandb, ...); files go to OUT/logs."""
 
@@ -127,6 +131,10 @@ class TrainConfig(Serialisable):
                 "recon_weight",
                 "blends the supervised terms into the adversarial recipe; "
                 "the supervised recipe is all reconstruction",
+            )
+        if self.consistency_weight and self.batch_size < 3:
+            raise SettingError(
+                "consistency_weight", "compares each sample with the others: needs batch_size >= 3"
             )
         if self.recipe == "adversarial" and self.grad_accum != 1:
             raise SettingError(

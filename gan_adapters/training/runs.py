@@ -31,6 +31,7 @@ METRIC_COLUMNS = (
     "embedding",
     "g_adv",
     "d_loss",
+    "consistency",
     "lr",
     "seconds",
 )

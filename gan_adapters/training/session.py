@@ -16,6 +16,7 @@ from gan_adapters.errors import SettingError
 from gan_adapters.generators.registry import GeneratorBundle, load_generator
 from gan_adapters.images import make_grid, save_png
 from gan_adapters.surgery import inject, save_adapters, trainable_parameters
+from gan_adapters.training.consistency import with_consistency
 from gan_adapters.training.critic import Critic
 from gan_adapters.training.data import ImageSet
 from gan_adapters.training.embedding import LearnedEmbedding, replace_class_embedding
@@ -61,20 +62,23 @@ class TrainState(nn.Module):
         indices: torch.Tensor | None = None,
         jitter: torch.Tensor | None = None,
         prior: torch.Tensor | None = None,
+        consistency: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Images for random latents `z` and/or reconstructions of training images `indices`
         (their latents plus `jitter`), in one generator call; with reconstructions, the latent
-        regulariser against `prior` samples too."""
+        regulariser against `prior` samples too; with `consistency`, the CDC term of the `z` images."""
         codes = ([z] if z is not None else []) + (
             [self.latents[indices] + jitter] if indices is not None else []
         )
         codes = torch.cat(codes)
-        labels = (
-            None if self._label is None else torch.full((codes.shape[0],), self._label, device=codes.device)
-        )
-        images = self._standardise(self.generator(*self._inputs(codes, labels)))
         first = 0 if z is None else z.shape[0]
+        if consistency:
+            images, term = with_consistency(self.generator, self.images, codes, first)
+        else:
+            images, term = self.images(codes), None
         out = {"random": images[:first]} if z is not None else {}
+        if term is not None:
+            out["consistency"] = term
         if indices is not None:
             out |= {"recon": images[first:], "latent_reg": chamfer_to_prior(self.latents, prior)}
         return out

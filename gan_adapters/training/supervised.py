@@ -23,5 +23,11 @@ def supervised_parts(session: Session, step: int) -> dict[str, torch.Tensor]:
     mine = slice(accelerator.process_index, None, accelerator.num_processes)
     device = accelerator.device
     local = to_device(indices[mine], device)
-    out = session.model(indices=local, jitter=to_device(jitter[mine], device), prior=to_device(prior, device))
-    return session.reconstruction_parts(out, local)
+    inputs = dict(indices=local, jitter=to_device(jitter[mine], device), prior=to_device(prior, device))
+    if config.consistency_weight <= 0:
+        return session.reconstruction_parts(session.model(**inputs), local)
+    # Drawn after the batch's own draws, so a run without the term sees the same stream.
+    z = torch.randn((session.batch, *shape), generator=gen) * config.sample_sigma
+    out = session.model(z=to_device(z[mine], device), consistency=True, **inputs)
+    parts = session.reconstruction_parts(out, local)
+    return parts | {"consistency": config.consistency_weight * out["consistency"]}
