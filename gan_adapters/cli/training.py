@@ -52,6 +52,8 @@ FINETUNE_FIELDS = (
     "checkpoint_every",
     "strict_data",
     "consistency_weight",
+    "select_by",
+    "validation",
 )
 """The recipe keys `finetune` takes as options (help, defaults and ranges from `TrainConfig`)."""
 
@@ -121,6 +123,8 @@ def finetune(
         result = train(config, out, resume=resume, overwrite=overwrite, on_step=on_step)
     if main_process:
         _print_finished(result)
+        if config.select_by:
+            _select_best(result.paths.root, trust_code or model is not None)
 
 
 def _recipe_with_options(
@@ -138,6 +142,18 @@ def _recipe_with_options(
     adapter = apply_adapter_options(recipe.adapter, adapter_options)
     given = recipe_options | ({"model": model} if model else {})
     return build_config(TrainConfig, recipe.to_dict() | {"adapter": adapter}, given)
+
+
+def _select_best(root: Path, trust_code: bool) -> None:
+    """Score each checkpoint on the validation images and keep the best (adapters-best.safetensors)."""
+    from gan_adapters.evaluation.evaluator import Evaluator
+    from gan_adapters.evaluation.selection import select_best
+
+    selection = select_best(root, Evaluator(), trust_code=trust_code)
+    scores = ", ".join(f"step {k}: {v:.4g}" for k, v in selection["scores"].items())
+    console.print(
+        f"best by {selection['by']}: step {selection['step']} ({scores}) -> {root / 'adapters-best.safetensors'}"
+    )
 
 
 def _print_finished(result) -> None:

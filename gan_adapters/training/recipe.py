@@ -23,6 +23,8 @@ from gan_adapters.training.perceptual import BACKBONES
 
 PRECISIONS = ("no", "bf16", "fp16")
 RECIPES = ("supervised", "adversarial")
+SELECTION_MEASURES = ("kid", "precision", "recall", "coverage", "intra_cluster_diversity")
+"""What `select_by` may rank checkpoints by: KID (lower is better) or a fidelity/diversity measure."""
 """supervised: Noguchi & Harada (per-image latents, L1 + perceptual). adversarial: hinge loss
 against a projected discriminator, z ~ N(0, I), optionally blended with the supervised terms."""
 
@@ -121,6 +123,12 @@ class TrainConfig(Serialisable):
     """Weight of the cross-domain distance consistency (CDC, Ojha et al. 2021): the adapted generator
     keeps the source's pairwise similarities between samples (the source: the same model with its
     adapters disabled), against collapse. Costs one more forward a step (supervised: two)."""
+    select_by: str | None = setting(None, choices=SELECTION_MEASURES)
+    """Keep the best checkpoint as well as the last: every checkpoint's adapters are scored on the
+    `validation` images by this measure (kid: lowest; the others: highest) and the best is copied
+    to adapters-best.safetensors (said in run.json)."""
+    validation: str | None = None
+    """With `select_by`: a folder of held-out images of the target, never scored for a table."""
     log_with: list[str] = field(default_factory=list)
     """Log losses and sample grids to Accelerate trackers (tensorboard, wandb, ...); files go to OUT/logs."""
 
@@ -136,6 +144,8 @@ class TrainConfig(Serialisable):
             raise SettingError(
                 "consistency_weight", "compares each sample with the others: needs batch_size >= 3"
             )
+        if self.select_by and not self.validation:
+            raise SettingError("select_by", "scores checkpoints on held-out images: give `validation` too")
         if self.recipe == "adversarial" and self.grad_accum != 1:
             raise SettingError(
                 "grad_accum", "must be 1 in the adversarial recipe (it updates D and G every step)"
@@ -182,6 +192,7 @@ class TrainConfig(Serialisable):
         return dataclasses.replace(
             self,
             data=absolute(self.data),
+            validation=absolute(self.validation),
             model=model,
             model_options=options,
             base_checkpoint=absolute(self.base_checkpoint),

@@ -52,7 +52,13 @@ class RunPaths:
     previous_checkpoint = property(lambda self: self.root / "checkpoint-previous.pt")
     previous_checksum = property(lambda self: self.root / "checkpoint-previous.pt.sha256")
     adapters = property(lambda self: self.root / "adapters.safetensors")
+    best_adapters = property(lambda self: self.root / "adapters-best.safetensors")
+    snapshots = property(lambda self: self.root / "snapshots")
     summary = property(lambda self: self.root / "run.json")
+
+    def snapshot(self, step: int) -> Path:
+        """The adapter file of the state after `step` steps (kept when the run selects its best)."""
+        return self.snapshots / f"adapters-step-{step:06d}.safetensors"
 
     def _files(self) -> tuple[Path, ...]:
         return (
@@ -63,6 +69,7 @@ class RunPaths:
             self.previous_checkpoint,
             self.previous_checksum,
             self.adapters,
+            self.best_adapters,
             self.summary,
         )
 

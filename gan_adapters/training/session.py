@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -229,9 +230,9 @@ class Session:
         return extras
 
 
-def write_result(session: Session) -> None:
-    """adapters.safetensors: the shareable result."""
-    save_adapters(session.bundle.model, session.paths.adapters, extras=session.extras())
+def write_result(session: Session, path: Path | None = None) -> None:
+    """adapters.safetensors, the shareable result (or, at `path`, a snapshot of the state now)."""
+    save_adapters(session.bundle.model, path or session.paths.adapters, extras=session.extras())
 
 
 @torch.no_grad()

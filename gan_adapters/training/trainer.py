@@ -240,6 +240,8 @@ def _train_step(session: Session, step: int) -> dict[str, float]:
         if due:
             if accelerator.is_main_process:
                 write_training_checkpoint(session, step, base_state)
+                if config.select_by:
+                    write_result(session, session.paths.snapshot(step))
             accelerator.wait_for_everyone()
         kill_point(f"step:{step}")
         # The generator steps before the critic's backward: under fp16 each optimizer step updates
