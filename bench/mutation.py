@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import re
 import shutil
 import subprocess
@@ -23,6 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MUTMUT = Path(sys.executable).parent / "mutmut"
+CHILDREN = int(os.environ.get("MUTATION_CHILDREN", "2"))
+"""Test processes at once (MUTATION_CHILDREN): 2 on two cores."""
 
 
 def changed_modules(base: str) -> list[str]:
@@ -57,7 +60,9 @@ def run_mutmut(module: str, tests: list[str]) -> dict[str, list[str]]:
             "also_copy =\n    gan_adapters/\n    tests/\n    examples/\n"
             f"tests_dir =\n    {listed}\npytest_add_cli_args_test_selection =\n    {listed}\n"
         )
-        subprocess.run([str(MUTMUT), "run", "--max-children", "2"], cwd=copy, capture_output=True, text=True)
+        subprocess.run(
+            [str(MUTMUT), "run", "--max-children", str(CHILDREN)], cwd=copy, capture_output=True, text=True
+        )
         listing = subprocess.run(
             [str(MUTMUT), "results", "--all", "true"], cwd=copy, capture_output=True, text=True
         )
