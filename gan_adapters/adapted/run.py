@@ -15,6 +15,7 @@ from gan_adapters.training.embedding import replace_class_embedding
 from gan_adapters.training.latents import sample_latents
 from gan_adapters.training.recipe import TrainConfig
 from gan_adapters.training.runs import RunPaths
+from gan_adapters.training.trainables import is_full_weights, load_full_weights
 
 
 @dataclass
@@ -87,13 +88,17 @@ def load_run(
         return load_generator(name, checkpoint, **options)
 
     bundle = load_base()
-    extras = read_extras(adapter_file)
-    _checked_extras(extras, bundle, adapter_file)
-    bundle.model = load_adapters(
-        bundle.model, adapter_file, adapter_name, example_inputs=bundle.example_inputs()
-    )
-    if "class_embedding" in extras and bundle.class_embedding:
-        replace_class_embedding(bundle, extras["class_embedding"])
+    if is_full_weights(adapter_file):  # a fully fine-tuned generator (the baseline), not adapters
+        extras = load_full_weights(bundle, adapter_file)
+        _checked_extras(extras, bundle, adapter_file)
+    else:
+        extras = read_extras(adapter_file)
+        _checked_extras(extras, bundle, adapter_file)
+        bundle.model = load_adapters(
+            bundle.model, adapter_file, adapter_name, example_inputs=bundle.example_inputs()
+        )
+        if "class_embedding" in extras and bundle.class_embedding:
+            replace_class_embedding(bundle, extras["class_embedding"])
     bundle.model.to(best_device()).eval()  # beside the scoring network, not on the CPU while it runs on CUDA
     return AdaptedRun(bundle, extras.get("latents"), config, load_base)
 

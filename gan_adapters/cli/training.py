@@ -32,6 +32,7 @@ from gan_adapters.training.recipe import TrainConfig
 
 FINETUNE_FIELDS = (
     "recipe",
+    "method",
     "recon_weight",
     "d_lr",
     "log_with",

@@ -20,6 +20,7 @@ from gan_adapters.files import slug, take_lock, write_text_atomically
 from gan_adapters.surgery import summary
 from gan_adapters.training.recipe import TrainConfig
 from gan_adapters.training.runs import RunPaths
+from gan_adapters.training.trainables import trained_count
 from gan_adapters.training.trainer import RunResult, train
 
 RESULT_FILE = "result.json"
@@ -95,11 +96,16 @@ def run_cell(
     run = load_run(folder, trust_code=trust_code)
     real_folder, leave_out = (real, 0) if isinstance(real, str) else real
     scores = evaluator.score_adapted(run, real_folder, eval_config, leave_out)
-    report = summary(run.bundle.model)
+    if train_config.method == "full":
+        ratio, trained = "full", trained_count(train_config, run.bundle.model)
+    else:
+        report = summary(run.bundle.model)
+        ratio, trained = f"{report.ratio:.4g}", report.adapter_parameters
     row = row | {
         "recipe": train_config.recipe,
-        "ratio": f"{report.ratio:.4g}",
-        "adapter_parameters": report.adapter_parameters,
+        "ratio": ratio,
+        "adapter_parameters": trained,
+        "file_bytes": (folder / "adapters.safetensors").stat().st_size,
         "steps": train_config.steps,
         "lr": f"{train_config.lr:g}",
         "train_seconds": f"{result.seconds:.1f}",

@@ -72,7 +72,10 @@ class Method:
             recipe = self.train.get("recipe", "supervised")
             blend = f"{self.train['recon_weight']:g}" if self.train.get("recon_weight") else ""
             prefix = "" if recipe == "supervised" else ("blended" + blend if blend else "adversarial") + "-"
-            self.label = prefix + self.adapter.kind + "".join(f"-{k}{v:g}" for k, v in sizes.items())
+            what = "full" if self.train.get("method") == "full" else self.adapter.kind
+            self.label = (
+                prefix + what + ("" if what == "full" else "".join(f"-{k}{v:g}" for k, v in sizes.items()))
+            )
 
     @classmethod
     def from_entry(cls, entry: dict[str, Any]) -> Method:

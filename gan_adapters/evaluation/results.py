@@ -20,6 +20,7 @@ RESULT_COLUMNS = (
     "kind",
     "ratio",
     "adapter_parameters",
+    "file_bytes",
     "images",
     "seed",
     "steps",
@@ -39,8 +40,9 @@ RESULT_COLUMNS = (
     "intra_cluster_diversity",
     "degenerate",
 )
-"""results.csv; `spread` is the samples' feature spread over the real set's; precision, recall,
-density and coverage (k = 5) and the intra-cluster diversity (`evaluation/diversity.py`) measure
+"""results.csv; `adapter_parameters` counts what trained (every generator parameter under full
+fine-tuning, whose `ratio` is "full"), `file_bytes` the size of the file to share; `spread` is the
+samples' feature spread over the real set's; precision, recall, density and coverage (k = 5) and the intra-cluster diversity (`evaluation/diversity.py`) measure
 fidelity and diversity apart; `degenerate` says why a cell's samples copy, collapse or miss the real
 variety (empty when they do not)."""
 TUNING_COLUMNS = ("cell", "domain", "method", "lr", "kid", "spread", "degenerate", "chosen")
@@ -87,7 +89,7 @@ def aggregate(rows: list[dict[str, str]]) -> dict[tuple[str, str, int], dict[str
             "kid_std": kid_std,
             "kmmd": kmmd_mean,
             "kmmd_std": kmmd_std,
-            "ratio": float(members[0]["ratio"]),
+            "ratio": math.inf if members[0]["ratio"] == "full" else float(members[0]["ratio"]),
             "seeds": len(members),
             "recipe": members[0].get("recipe") or "supervised",
             "lr": members[0].get("lr") or "",
@@ -117,7 +119,8 @@ def results_table(rows: list[dict[str, str]]) -> str:
         for method in methods:
             first = next(v for (d, m, _), v in table.items() if d == domain and m == method)
             cells = [_cell(table.get((domain, method, n))) for n in sizes]
-            lines.append(f"| {method} | {first['ratio']:.3g} | {first['lr']} | " + " | ".join(cells) + " |")
+            ratio = "full" if math.isinf(first["ratio"]) else f"{first['ratio']:.3g}"
+            lines.append(f"| {method} | {ratio} | {first['lr']} | " + " | ".join(cells) + " |")
         lines.append("")
     if any(v["degenerate"] for v in table.values()):
         lines.append(
@@ -162,8 +165,10 @@ def _plot_metric(axis, table: dict[tuple[str, str, int], dict[str, Any]], metric
         points = sorted(
             (v["ratio"], v[metric], v[f"{metric}_std"], v["degenerate"])
             for (_, _, size), v in table.items()
-            if size == n and v["recipe"] == recipe
+            if size == n and v["recipe"] == recipe and math.isfinite(v["ratio"])  # full FT has no ratio
         )
+        if not points:
+            continue
         xs, ys, errs, bad = zip(*points, strict=True)
         axis.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=f"{recipe}, {n} images")
         flagged = [(x, y) for x, y, b in zip(xs, ys, bad, strict=True) if b]

@@ -62,6 +62,9 @@ class TrainConfig(Serialisable):
     model_options: dict[str, Any] = field(default_factory=dict)
     base_checkpoint: str | None = None
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    method: str = setting("adapters", choices=("adapters", "full"))
+    """adapters: only the adapters train (and latents, class embedding); full: every parameter of the
+    generator trains, no adapters (full fine-tuning, the field's baseline; `adapter` is ignored)."""
     steps: int = setting(10_000, minimum=1)
     """Training steps."""
     batch_size: int = setting(25, minimum=1)
@@ -139,6 +142,10 @@ class TrainConfig(Serialisable):
                 "recon_weight",
                 "blends the supervised terms into the adversarial recipe; "
                 "the supervised recipe is all reconstruction",
+            )
+        if self.consistency_weight and self.method == "full":
+            raise SettingError(
+                "consistency_weight", "needs the source as a frozen copy under full fine-tuning: not yet"
             )
         if self.consistency_weight and self.batch_size < 3:
             raise SettingError(

@@ -14,9 +14,10 @@ from torch import nn
 
 from gan_adapters.errors import CheckpointError, RunFolderError
 from gan_adapters.files import read_checkpoint, write_checkpoint, write_text_atomically
-from gan_adapters.surgery import adapter_tensors, copy_adapter_tensors, is_adapter_key
+from gan_adapters.surgery import is_adapter_key
 from gan_adapters.training.recipe import TrainConfig
 from gan_adapters.training.runs import RunPaths
+from gan_adapters.training.trainables import restore_trained, trained_tensors
 
 if TYPE_CHECKING:
     from gan_adapters.training.session import Session
@@ -88,7 +89,10 @@ def write_training_checkpoint(
         "step": step,
         "config": session.config.to_dict(),
         "targets": tensor_digest(session.targets),
-        "adapters": {k: v.detach().cpu().clone() for k, v in adapter_tensors(session.bundle.model).items()},
+        "adapters": {
+            k: v.detach().cpu().clone()
+            for k, v in trained_tensors(session.config, session.bundle.model).items()
+        },
         "latents": state.latents.detach().cpu().clone(),
         "optimizer": session.optimizer.state_dict(),
         "scheduler": session.scheduler.state_dict(),
@@ -166,7 +170,7 @@ def restore(session: Session, checkpoint: dict, path: Path) -> None:
             f"started with ({session.count} images now): resume with the original folder, or start anew"
         )
     state = session.state
-    copy_adapter_tensors(adapter_tensors(state.generator), checkpoint["adapters"], path)
+    restore_trained(session.config, state.generator, checkpoint["adapters"], path)
     with torch.no_grad():
         state.latents.copy_(checkpoint["latents"])
         if state.embedding is not None:

@@ -16,7 +16,6 @@ from torch import nn
 from gan_adapters.errors import SettingError
 from gan_adapters.generators.registry import GeneratorBundle, load_generator
 from gan_adapters.images import make_grid, save_png
-from gan_adapters.surgery import inject, save_adapters, trainable_parameters
 from gan_adapters.training.consistency import with_consistency
 from gan_adapters.training.critic import Critic
 from gan_adapters.training.data import ImageSet
@@ -27,6 +26,7 @@ from gan_adapters.training.probe import fit_targets, probe_layout
 from gan_adapters.training.recipe import TrainConfig
 from gan_adapters.training.runs import RunPaths
 from gan_adapters.training.seeding import PREVIEW_LATENTS, step_generator
+from gan_adapters.training.trainables import prepare_trainables, save_result, trained_parameters
 
 
 def cpu_only_launch() -> bool:
@@ -89,7 +89,7 @@ def prepare_model(config: TrainConfig) -> tuple[GeneratorBundle, LearnedEmbeddin
     """Load the base, inject the configured adapters, swap in a learned class embedding."""
     bundle = load_generator(config.model, config.base_checkpoint, **config.model_options)
     check_class_label(config.class_label, bundle)
-    bundle.model = inject(bundle.model, config=config.adapter, example_inputs=bundle.example_inputs())
+    prepare_trainables(config, bundle)
     embedding = (
         replace_class_embedding(bundle, start_class=config.class_label) if bundle.class_embedding else None
     )
@@ -115,7 +115,7 @@ def check_class_label(label: int | None, bundle: GeneratorBundle) -> None:
 
 def _optimizer(config: TrainConfig, state: TrainState) -> torch.optim.Optimizer:
     embedding = {id(p) for p in state.embedding.parameters()} if state.embedding is not None else set()
-    adapters = [p for p in trainable_parameters(state.generator) if id(p) not in embedding]
+    adapters = [p for p in trained_parameters(config, state.generator) if id(p) not in embedding]
     groups = [
         {"params": adapters, "lr": config.lr, "name": "adapters"},
         {"params": [state.latents], "lr": config.latent_lr, "name": "latents"},
@@ -232,7 +232,7 @@ class Session:
 
 def write_result(session: Session, path: Path | None = None) -> None:
     """adapters.safetensors, the shareable result (or, at `path`, a snapshot of the state now)."""
-    save_adapters(session.bundle.model, path or session.paths.adapters, extras=session.extras())
+    save_result(session.config, session.bundle.model, path or session.paths.adapters, session.extras())
 
 
 @torch.no_grad()
