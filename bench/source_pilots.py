@@ -9,6 +9,7 @@ runs under RUNS/<pilot>/, so a killed sweep goes on where it stopped.
 
     python bench/source_pilots.py --out bench/results/source-pilots --runs runs/pilots --threads 1 \
         --pilots lean,wide --at 5,10,15
+    python bench/source_pilots.py --throughput 60 --threads 2     # images/s of each, alone
 """
 
 from __future__ import annotations
@@ -143,6 +144,27 @@ def run_pilot(name: str, times: list[float], runs: Path, table: Path, evaluator:
         trained = minutes
 
 
+def measure_throughput(names: list[str], seconds: float, table: Path) -> None:
+    """Images per second of each candidate alone (nothing else running: run it at a quiet moment),
+    training for `seconds` from scratch in a scratch folder; one row each in `table`."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in names:
+            config = build_config(PILOTS[name])
+            config.minutes = seconds / 60
+            card = pretrain(config, DATA[config.model.resolution], Path(scratch) / name)
+            new = not table.exists()
+            with table.open("a", newline="") as handle:
+                writer = csv.writer(handle)
+                if new:
+                    writer.writerow(["pilot", "threads", "seconds", "steps", "images_per_second"])
+                writer.writerow(
+                    [name, torch.get_num_threads(), seconds, card["steps"], card["images_per_second"]]
+                )
+            logging.info("%s: %.1f images/s", name, card["images_per_second"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -154,10 +176,16 @@ def main() -> None:
     )
     parser.add_argument("--at", default="5,10,15", help="training minutes at which each pilot is scored")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--throughput", type=float, default=None, help="seconds: measure images/s alone instead of piloting"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.throughput is not None:
+        measure_throughput(args.pilots.split(","), args.throughput, args.out / "throughput.csv")
+        return
     evaluator = Evaluator()
     for name in args.pilots.split(","):
         run_pilot(name, [float(t) for t in args.at.split(",")], args.runs, args.out / "pilots.csv", evaluator)
