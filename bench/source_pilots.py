@@ -48,7 +48,7 @@ PILOTS: dict[str, dict] = {
         "beta1": 0.0,
     },
     "projected": {"discriminator": "projected"},
-    "64px": {"model": {"resolution": 64}},
+    "64px": {"model": {"resolution": 64, "z_dim": 120}},  # 5 z chunks at 64 px
     "balanced": {"balanced": True},
 }
 """Each candidate lever as changes to the shipped source's pretraining settings (cdcgan, ch 32, 32 px)."""
