@@ -135,8 +135,7 @@ def _train_with_progress(
     with progress_bar(*columns) as progress:
         task = progress.add_task("pretrain", total=config.steps, info="")
 
-        def on_step(step: int, total: int, losses: dict[str, float], seconds: float) -> None:
-            rate = step * config.batch_size / seconds
+        def on_step(step: int, total: int, losses: dict[str, float], seconds: float, rate: float) -> None:
             info = f"D {losses['d_loss']:.3f} G {losses['g_loss']:.3f} {rate:.0f} img/s"
             progress.start()
             progress.update(task, completed=step, info=info)

@@ -88,7 +88,7 @@ def pretrain(
     *,
     resume: bool = False,
     init_from: str | Path | None = None,
-    on_step: Callable[[int, int, dict[str, float], float], None] | None = None,
+    on_step: Callable[[int, int, dict[str, float], float, float], None] | None = None,
 ) -> dict:
     """Train G and D; write out/checkpoint.pt, out/generator-ema.safetensors and the portable
     weights (out/weights-*.safetensors, each under 15 MB) at every checkpoint; return the card.
@@ -96,7 +96,8 @@ def pretrain(
     `resume` goes on from out/checkpoint.pt bit-exactly (the same steps an uninterrupted run
     takes). `init_from` is a folder of portable weights from an earlier run (another machine,
     another session): G, its EMA and D go on from their step; the optimisers' moments start afresh.
-    Two processes never share `out`: the second is refused, naming the first."""
+    Two processes never share `out`: the second is refused, naming the first. `on_step(step, steps,
+    losses, seconds, images_per_second)` hears every tenth step (seconds and images/s of this call)."""
     out = Path(out)
     images, labels, classes = load_image_tensor(data)  # refused before the folder is made
     with removed_on_failure(out, (out / "checkpoint.pt").exists), folder_lock(out, "the pretraining folder"):
@@ -150,7 +151,8 @@ def _pretrain(
         if due or done % READ_EVERY == 0 or done == config.steps:  # always before a checkpoint
             losses = _read_losses(pending, step, checkpoint_path)
             if on_step is not None:
-                on_step(done, config.steps, losses, time.monotonic() - began)
+                seconds = time.monotonic() - began
+                on_step(done, config.steps, losses, seconds, (done - start) * config.batch_size / seconds)
         if due:
             save()
     if done > start and done % READ_EVERY and done != config.steps:  # stopped by the time budget
