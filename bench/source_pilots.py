@@ -165,6 +165,35 @@ def measure_throughput(names: list[str], seconds: float, table: Path) -> None:
             logging.info("%s: %.1f images/s", name, card["images_per_second"])
 
 
+def report(table: Path, picture: Path) -> str:
+    """The pilots' table as markdown (one row per pilot and time) and a plot of KID, precision and
+    recall against training minutes, one line per pilot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with table.open() as handle:
+        rows = list(csv.DictReader(handle))
+    lines = [
+        "| pilot | minutes | steps | images/s | KID x1000 | FID | precision | recall | density | coverage |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += ["| " + " | ".join(row[c] for c in COLUMNS) + " |" for row in rows]
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for name in dict.fromkeys(row["pilot"] for row in rows):
+        mine = [row for row in rows if row["pilot"] == name]
+        minutes = [float(row["minutes"]) for row in mine]
+        for axis, measure in zip(axes, ("kid_x1000", "precision", "recall"), strict=True):
+            axis.plot(minutes, [float(row[measure]) for row in mine], marker="o", label=name)
+            axis.set_title(measure.replace("_x1000", " x1000"))
+            axis.set_xlabel("training minutes (1 CPU thread)")
+    axes[0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(picture, dpi=110)
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -179,10 +208,14 @@ def main() -> None:
     parser.add_argument(
         "--throughput", type=float, default=None, help="seconds: measure images/s alone instead of piloting"
     )
+    parser.add_argument("--report", type=Path, default=None, help="print the table, plot it to this PNG")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.report is not None:
+        print(report(args.out / "pilots.csv", args.report))
+        return
     if args.throughput is not None:
         measure_throughput(args.pilots.split(","), args.throughput, args.out / "throughput.csv")
         return
