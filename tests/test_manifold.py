@@ -63,7 +63,9 @@ def test_too_few_images_are_refused_with_the_counts_and_skipped_by_score():
 
 
 def test_real_emoji_halves_score_high_and_one_emoji_copied_scores_recall_near_zero(tmp_path):
-    images = load_image_folder(HELDOUT, 32, max_images=40).images  # 20 a side: Inception costs 0.15 s an image
+    images = load_image_folder(
+        HELDOUT, 32, max_images=40
+    ).images  # 20 a side: Inception costs 0.15 s an image
     evaluator, config = Evaluator(cache=tmp_path), EvalConfig()
     halves = evaluator.score_images(images[0::2], images[1::2], config)
     assert halves.precision > 0.7 and halves.recall > 0.6 and halves.coverage > 0.8

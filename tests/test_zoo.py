@@ -254,3 +254,58 @@ def test_every_kind_is_the_identity_at_init_on_the_shipped_source(options):
     assert [r.layer for r in rows] == ["ConditionalBatchNorm2d"] * 3 + ["BatchNorm2d"]
     with torch.no_grad():
         assert torch.equal(adapted(z, labels), before)
+
+
+def test_ctrl_c_stops_pretraining_with_a_checkpoint_and_resume_goes_on(tmp_path):
+    import os
+    import signal
+
+    from gan_adapters.errors import RunInterruptedError
+    from gan_adapters.files import read_checkpoint
+
+    data = tiny_tensor(tmp_path / "tiny.safetensors")
+
+    def interrupt_at_10(step, total, losses, seconds, rate) -> None:
+        if step == 10:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    config = tiny_pretrain_config(steps=30, checkpoint_every=100)
+    with pytest.raises(RunInterruptedError, match="checkpoint.pt holds step 10") as stopped:
+        pretrain(config, data, tmp_path / "run", on_step=interrupt_at_10)
+    assert stopped.value.step == 10 and read_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 10
+    assert pretrain(config, data, tmp_path / "run", resume=True)["steps"] == 30
+
+
+def test_balanced_sampling_draws_every_class_alike():
+    from gan_adapters.pretraining.loop import draw_indices
+
+    labels = torch.tensor([0] * 90 + [1] * 9 + [2] * 1)
+    gen = torch.Generator().manual_seed(0)
+    balanced = torch.bincount(labels[draw_indices(labels, 6000, gen, balanced=True)], minlength=3) / 6000
+    plain = torch.bincount(labels[draw_indices(labels, 6000, gen, balanced=False)], minlength=3) / 6000
+    assert torch.allclose(balanced, torch.full((3,), 1 / 3), atol=0.03)
+    assert torch.allclose(plain, torch.tensor([0.9, 0.09, 0.01]), atol=0.03)
+
+
+def test_a_projected_discriminator_pretrains_a_class_conditional_source(tmp_path):
+    from gan_adapters.generators.cdcgan import CDCGANConfig
+    from gan_adapters.pretraining.state import build_gan
+
+    data = tiny_tensor(tmp_path / "tiny.safetensors")
+    config = tiny_pretrain_config(
+        architecture="cdcgan",
+        model=CDCGANConfig(resolution=32, ch=4, num_classes=3),
+        discriminator="projected",
+        disc_width=8,
+        steps=2,
+    )
+    card = pretrain(config, data, tmp_path / "run")
+    assert card["steps"] == 2 and all(math.isfinite(v) for v in card["final"].values())
+    critic = build_gan(config, torch.device("cpu")).discriminator
+    trained = {n for n, p in critic.named_parameters() if p.requires_grad}
+    assert trained and all(n.startswith("heads.") for n in trained), "the feature network stays frozen"
+    with torch.no_grad():
+        for head in critic.heads:
+            head.embed.weight.normal_()
+        images = torch.rand(2, 3, 32, 32) * 2 - 1
+        assert not torch.allclose(critic(images, torch.tensor([0, 0])), critic(images, torch.tensor([1, 2])))

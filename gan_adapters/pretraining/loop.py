@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gan_adapters.errors import TrainingDivergedError
+from gan_adapters.errors import RunInterruptedError, TrainingDivergedError
 from gan_adapters.files import folder_lock, read_checkpoint, removed_on_failure, write_checkpoint
 from gan_adapters.generators.sources import save_generator_file
 from gan_adapters.pretraining.config import PretrainConfig
@@ -31,6 +31,7 @@ from gan_adapters.pretraining.state import (
 )
 from gan_adapters.training.augment import diff_augment
 from gan_adapters.training.data import load_image_tensor
+from gan_adapters.training.interrupt import stop_between_steps
 from gan_adapters.training.seeding import step_generator, to_device
 
 
@@ -115,13 +116,8 @@ def _pretrain(
     images, labels = images.to(device), labels.to(device)
     checkpoint_path = out / "checkpoint.pt"
     began, losses, done = time.monotonic(), {}, start
-    card = {
-        "architecture": config.architecture,
-        "config": config.to_dict(),
-        "data": name,
-        "classes": classes,
-        "images": len(images),
-    }
+    card = {"architecture": config.architecture, "config": config.to_dict(), "data": name}
+    card |= {"classes": classes, "images": len(images)}
 
     def save() -> None:
         seconds = time.monotonic() - began
@@ -138,27 +134,42 @@ def _pretrain(
         save_generator_file(standing_statistics(gan.ema), out / "generator-ema.safetensors", card)
         save_portable_weights(gan, out, done, card["train_seconds"])
 
-    for step in range(start, config.steps):
-        if config.minutes is not None and time.monotonic() - began > 60 * config.minutes:
-            break
-        gen = step_generator(config.seed, step)
-        index = to_device(draw_indices(labels_cpu, config.batch_size, gen, config.balanced), device)
-        z = to_device(torch.randn(config.batch_size, config.model.z_dim, generator=gen), device)
-        pending = _gan_step(gan, config, images[index].float() / 127.5 - 1, labels[index], z, gen)
-        update_ema(gan.ema, gan.generator, 0.0 if step < config.ema_start else config.ema_decay)
-        done = step + 1
-        due = done % config.checkpoint_every == 0
-        if due or done % READ_EVERY == 0 or done == config.steps:  # always before a checkpoint
-            losses = _read_losses(pending, step, checkpoint_path)
-            if on_step is not None:
-                seconds = time.monotonic() - began
-                on_step(done, config.steps, losses, seconds, (done - start) * config.batch_size / seconds)
-        if due:
-            save()
-    if done > start and done % READ_EVERY and done != config.steps:  # stopped by the time budget
+    with stop_between_steps() as stop:
+        for step in range(start, config.steps):
+            if stop.requested or (
+                config.minutes is not None and time.monotonic() - began > 60 * config.minutes
+            ):
+                break
+            pending = _seeded_step(gan, config, (images, labels, labels_cpu), step)
+            done = step + 1
+            due = done % config.checkpoint_every == 0
+            if due or done % READ_EVERY == 0 or done == config.steps:  # always before a checkpoint
+                losses = _read_losses(pending, step, checkpoint_path)
+                if on_step is not None:
+                    seconds = time.monotonic() - began
+                    on_step(done, config.steps, losses, seconds, (done - start) * config.batch_size / seconds)
+            if due:
+                save()
+    if done > start and done % READ_EVERY and done != config.steps:  # stopped early
         losses = _read_losses(pending, done - 1, checkpoint_path)
     save()
+    if stop.requested:
+        raise RunInterruptedError(
+            f"stopped by Ctrl-C; {checkpoint_path} holds step {done}: `resume` goes on", done
+        )
     return card
+
+
+def _seeded_step(gan: GANState, config: PretrainConfig, data: tuple, step: int) -> dict[str, torch.Tensor]:
+    """Step `step` on its own seeded draws (batch, latents, augmentation), then the EMA; the losses
+    come back unread (reading waits for the device)."""
+    images, labels, labels_cpu = data
+    device, gen = images.device, step_generator(config.seed, step)
+    index = to_device(draw_indices(labels_cpu, config.batch_size, gen, config.balanced), device)
+    z = to_device(torch.randn(config.batch_size, config.model.z_dim, generator=gen), device)
+    pending = _gan_step(gan, config, images[index].float() / 127.5 - 1, labels[index], z, gen)
+    update_ema(gan.ema, gan.generator, 0.0 if step < config.ema_start else config.ema_decay)
+    return pending
 
 
 def draw_indices(labels: torch.Tensor, count: int, gen: torch.Generator, balanced: bool) -> torch.Tensor:
