@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import torch
 from test_training import adapter_file_tensors, tiny_config
-from test_training_cli import BIN, EMOJI, TINY, cli, env
+from test_training_cli import EMOJI, TINY, cli, env, two_process_finetune
 
 import gan_adapters as ga
 from gan_adapters.files import read_checkpoint
@@ -93,17 +93,7 @@ def test_two_processes_match_one_for_the_adversarial_recipe(tmp_path):
     args = [str(EMOJI), *TINY, "--recipe", "adversarial", "--steps", "4", "--checkpoint-every", "2"]
     one = cli("finetune", *args, "-o", str(tmp_path / "one"))
     assert one.returncode == 0, one.stderr
-    command = [
-        str(BIN / "torchrun"),
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "gan_adapters",
-        "finetune",
-        *args,
-        "-o",
-        str(tmp_path / "two"),
-    ]
+    command = two_process_finetune(*args, "-o", str(tmp_path / "two"))
     two = subprocess.run(
         command, capture_output=True, text=True, timeout=300, env=env() | {"ACCELERATE_USE_CPU": "1"}
     )

@@ -126,15 +126,17 @@ def test_window_check_says_what_would_not_come_back_or_travel(tmp_path):
 QUEUE = Path(__file__).resolve().parents[1] / "bench" / "gpu_queue.sh"
 
 
-def test_gpu_queue_dry_run_of_the_pretraining_item_brings_back_what_the_next_window_needs(tmp_path):
-    result = subprocess.run(
-        ["bash", str(QUEUE), "1", str(tmp_path / "out"), "--dry-run"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env() | {"PYTHON": sys.executable},
-        cwd=QUEUE.parents[1],
+def dry_run_queue(item: str, out: Path, timeout: int) -> subprocess.CompletedProcess:
+    """`bench/gpu_queue.sh ITEM OUT --dry-run`, as a GPU window would run it, on the CPU."""
+    command = ["bash", str(QUEUE), item, str(out), "--dry-run"]
+    environment = env() | {"PYTHON": sys.executable}
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, env=environment, cwd=QUEUE.parents[1]
     )
+
+
+def test_gpu_queue_dry_run_of_the_pretraining_item_brings_back_what_the_next_window_needs(tmp_path):
+    result = dry_run_queue("1", tmp_path / "out", timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert files == ["card.json", "generator-ema.safetensors", "log.txt", "weights-0.safetensors"]
@@ -143,14 +145,7 @@ def test_gpu_queue_dry_run_of_the_pretraining_item_brings_back_what_the_next_win
 
 
 def test_gpu_queue_refuses_an_item_not_prepared(tmp_path):
-    result = subprocess.run(
-        ["bash", str(QUEUE), "8", str(tmp_path / "out"), "--dry-run"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env() | {"PYTHON": sys.executable},
-        cwd=QUEUE.parents[1],
-    )
+    result = dry_run_queue("8", tmp_path / "out", timeout=120)
     assert result.returncode == 2 and "not prepared yet" in result.stdout
 
 

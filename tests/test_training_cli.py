@@ -47,6 +47,11 @@ def env() -> dict[str, str]:
     return os.environ | {"PYTHONPATH": str(TESTS), "COLUMNS": "160", "OMP_NUM_THREADS": "1"}
 
 
+def two_process_finetune(*args: str) -> list[str]:
+    """`gan-adapters finetune ARGS` as two processes under torchrun (the CPU backend)."""
+    return [str(BIN / "torchrun"), "--nproc_per_node", "2", "-m", "gan_adapters", "finetune", *args]
+
+
 def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "gan_adapters", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env())
@@ -135,17 +140,7 @@ def test_two_processes_match_one(tmp_path):
     args = [str(EMOJI), *TINY, "--steps", "6", "--checkpoint-every", "3"]
     one = cli("finetune", *args, "-o", str(tmp_path / "one"))
     assert one.returncode == 0, one.stderr
-    command = [
-        str(BIN / "torchrun"),
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "gan_adapters",
-        "finetune",
-        *args,
-        "-o",
-        str(tmp_path / "two"),
-    ]
+    command = two_process_finetune(*args, "-o", str(tmp_path / "two"))
     two = subprocess.run(
         command, capture_output=True, text=True, timeout=300, env=env() | {"ACCELERATE_USE_CPU": "1"}
     )  # stays on the CPUs on a GPU machine too
