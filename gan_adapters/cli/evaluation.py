@@ -4,59 +4,44 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
 
-from gan_adapters.cli.config_options import ranged
+from gan_adapters.cli.config_options import build_config, ranged, with_config_options
 from gan_adapters.cli.options import (
     OutFolder,
-    Prior,
-    Seed,
-    Sigma,
-    Truncation,
     TrustCode,
     Verbose,
     configure_logging,
     console,
 )
+from gan_adapters.evaluation.evaluator import EvalConfig
+
+EVAL_FIELDS = ("samples", "prior", "sigma", "truncation", "seed", "kid_subsets", "kmmd_bandwidth")
+"""The `EvalConfig` fields `eval` takes as options (help, defaults and ranges from the dataclass)."""
 
 
-def evaluate(  # long: typer declares each option as a parameter; the body is short
+@with_config_options(EvalConfig, EVAL_FIELDS, "eval_options")
+def evaluate(
     generated: Annotated[
         Path, typer.Argument(help="A run folder (it samples for itself) or a folder of generated images.")
     ],
     real: Annotated[Path, typer.Argument(help="A folder of real images of the target domain.")],
-    samples: Annotated[
-        int, ranged("--samples", "-n", help="Images to sample from a run (KID and FID need 2).", minimum=2)
-    ] = 100,
-    prior: Prior = "auto",
-    sigma: Sigma = None,
-    truncation: Truncation = None,
-    seed: Seed = 0,
-    kid_subsets: Annotated[
-        int, ranged("--kid-subsets", help="KID: random subsets averaged over.", minimum=1)
-    ] = 100,
-    kmmd_bandwidth: Annotated[
-        float | None,
-        ranged(
-            "--kmmd-bandwidth",
-            help="KMMD Gaussian kernel bandwidth. [default: median pairwise distance]",
-            above=0,
-        ),
-    ] = None,
     cache: Annotated[
-        Path | None, typer.Option(help="Feature cache folder. [default: ~/.cache/gan-adapters/features]")
+        Path | None, typer.Option(help="Feature cache folder.", show_default="~/.cache/gan-adapters/features")
     ] = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Do not read or write cached features.")
     ] = False,
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="Write the scores here. [default: RUN/eval.json]")
+        Path | None, typer.Option("--json", help="Write the scores here.", show_default="RUN/eval.json")
     ] = None,
     trust_code: TrustCode = False,
     verbose: Verbose = False,
+    *,
+    eval_options: dict[str, Any],
 ) -> None:
     """Score generated images against real ones: KID (x1000, ± std over subsets), KMMD, FID, and
     precision / recall and density / coverage (fidelity and diversity apart, k = 5).
@@ -67,18 +52,10 @@ def evaluate(  # long: typer declares each option as a parameter; the body is sh
     Example: gan-adapters eval runs/emoji examples/data/emoji-faces -n 200
     """
     from gan_adapters.evaluation.diversity import DISTANCE_NAME
-    from gan_adapters.evaluation.evaluator import EvalConfig, Evaluator, is_run_folder
+    from gan_adapters.evaluation.evaluator import Evaluator, is_run_folder
 
     configure_logging(verbose)
-    config = EvalConfig(
-        samples=samples,
-        prior=prior,
-        sigma=sigma,
-        truncation=truncation,
-        seed=seed,
-        kid_subsets=kid_subsets,
-        kmmd_bandwidth=kmmd_bandwidth,
-    )
+    config = build_config(EvalConfig, {}, eval_options)
     evaluator = Evaluator(cache=None if no_cache else (cache or "default"))
     run = is_run_folder(generated)
     scores = (
@@ -86,7 +63,26 @@ def evaluate(  # long: typer declares each option as a parameter; the body is sh
         if run
         else evaluator.score_folders(generated, real, config)
     )
-    table = Table("metric", "value", title=f"{generated} vs {real}", title_justify="left")
+    console.print(_score_table(scores, f"{generated} vs {real}"))
+    json_out = json_out or (generated / "eval.json" if run else None)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(
+            json.dumps(
+                scores.to_dict()
+                | {"degenerate": scores.degenerate, "diversity_distance": DISTANCE_NAME}
+                | {"real_folder": str(real), "eval": vars(config)},
+                indent=2,
+            )
+        )
+        console.print(f"scores: {json_out}")
+
+
+def _score_table(scores, title: str) -> Table:
+    """The scores as the table `eval` prints: fidelity, then fidelity and diversity apart."""
+    from gan_adapters.evaluation.diversity import DISTANCE_NAME
+
+    table = Table("metric", "value", title=title, title_justify="left")
     table.add_row("KID x1000", f"{1000 * scores.kid:.2f} ± {1000 * scores.kid_std:.2f}")
     table.add_row("KMMD", f"{scores.kmmd:.5f} (bandwidth {scores.kmmd_bandwidth:.3g})")
     table.add_row("FID", f"{scores.fid:.2f}")
@@ -101,19 +97,7 @@ def evaluate(  # long: typer declares each option as a parameter; the body is sh
     if scores.degenerate:
         table.add_row("degenerate", scores.degenerate)
     table.add_row("images", f"{scores.generated} generated, {scores.real} real")
-    console.print(table)
-    json_out = json_out or (generated / "eval.json" if run else None)
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(
-            json.dumps(
-                scores.to_dict()
-                | {"degenerate": scores.degenerate, "diversity_distance": DISTANCE_NAME}
-                | {"real_folder": str(real), "eval": vars(config)},
-                indent=2,
-            )
-        )
-        console.print(f"scores: {json_out}")
+    return table
 
 
 def sweep(  # long: typer declares each option as a parameter; the body is short

@@ -35,8 +35,8 @@ Sigma = Annotated[
     float | None,
     ranged(
         "--sigma",
-        help="Normal prior: its std [default: the run's sample_sigma, 0.5]. "
-        "Fitted prior: a factor on the fitted std [default: 1].",
+        help="Normal prior: its std (the run's sample_sigma, 0.5, when not given). "
+        "Fitted prior: a factor on the fitted std (1 when not given).",
         above=0,
     ),
 ]

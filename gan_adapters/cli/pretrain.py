@@ -73,7 +73,7 @@ def pretrain(  # long: typer declares each option as a parameter; the body is sh
         int | None,
         ranged(
             "--report-real",
-            help="--report: training images scored against (a random subset). [default: all]",
+            help="--report: training images scored against (a random subset).",
             minimum=6,
         ),
     ] = None,

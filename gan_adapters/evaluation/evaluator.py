@@ -8,12 +8,13 @@ from pathlib import Path
 
 import torch
 
-from gan_adapters.adapted.run import AdaptedRun, draw_latents, generate, load_run
+from gan_adapters.adapted.run import PRIORS, AdaptedRun, draw_latents, generate, load_run
 from gan_adapters.evaluation.diversity import FeatureDistance, intra_cluster_diversity
 from gan_adapters.evaluation.features import FeatureCache, FeatureFn, InceptionPool3, default_cache_folder
 from gan_adapters.evaluation.metrics import Scores, require_two_a_side, score
 from gan_adapters.images import OVERVIEWS
 from gan_adapters.serial import Serialisable
+from gan_adapters.settings import setting
 from gan_adapters.training.data import load_image_folder
 from gan_adapters.training.runs import RunPaths
 
@@ -24,14 +25,22 @@ class EvalConfig(Serialisable):
 
     config_name = "eval config"
 
-    samples: int = 100
-    prior: str = "auto"
-    sigma: float | None = None
-    truncation: float | None = None
-    seed: int = 0
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    kmmd_bandwidth: float | None = None
+    samples: int = setting(100, minimum=2, flag=("--samples", "-n"))
+    """Images to sample from a run (KID and FID need 2; precision and recall more than 5)."""
+    prior: str = setting("auto", choices=PRIORS)
+    """'auto': fitted for a supervised run, normal for an adversarial one; 'fitted': a Gaussian fitted
+    to the run's learned latents; 'normal': N(0, sigma^2), the paper's protocol."""
+    sigma: float | None = setting(None, above=0)
+    """Normal prior: its std (the run's sample_sigma when not given); fitted prior: a factor on the fitted std."""
+    truncation: float | None = setting(None, above=0)
+    """Redraw latent entries beyond +-truncation (the truncation trick)."""
+    seed: int = setting(0, minimum=0)
+    """Random seed of the samples (same seed, same images)."""
+    kid_subsets: int = setting(100, minimum=1)
+    """KID: random subsets averaged over."""
+    kid_subset_size: int = setting(1000, minimum=2)
+    kmmd_bandwidth: float | None = setting(None, above=0)
+    """KMMD Gaussian kernel bandwidth (the median pairwise distance when not given)."""
 
 
 class Evaluator:
