@@ -27,6 +27,7 @@ lint: $(STAMP)
 # Mutation testing (never in CI): mutmut over the library modules changed since origin/main (or
 # MODULES="gan_adapters/x.py ..."), each with only the tests that import it; prints kill rates and survivors.
 mutation: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[mutation]"
 	$(BIN)/python bench/mutation.py $(MODULES)
 
 format: $(STAMP)
