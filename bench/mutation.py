@@ -66,7 +66,7 @@ def run_mutmut(module: str, tests: list[str]) -> dict[str, list[str]]:
         listing = subprocess.run(
             [str(MUTMUT), "results", "--all", "true"], cwd=copy, capture_output=True, text=True
         )
-    statuses: dict[str, list[str]] = {}
+    statuses: dict[str, list[str]] = {"output": [ran.stderr[-2000:]]} if ran.returncode else {}
     for line in listing.stdout.splitlines():
         match = re.match(r"\s*(\S+__mutmut_\d+): (.+)", line)
         if match:
@@ -95,6 +95,8 @@ def main() -> None:
         total = killed + len(survived)
         rate = f"{killed / total:.0%}" if total else "n/a"
         print(f"{module}: {killed}/{total} killed ({rate}) by {', '.join(tests)}")
+        if "output" in statuses:
+            print(f"  mutmut failed: {statuses.pop('output')[0]}")
         for other in sorted(set(statuses) - {"killed", "survived"}):
             print(f"  {other}: {len(statuses[other])}")
         for name in survived:
