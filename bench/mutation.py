@@ -60,7 +60,7 @@ def run_mutmut(module: str, tests: list[str]) -> dict[str, list[str]]:
             "also_copy =\n    gan_adapters/\n    tests/\n    examples/\n"
             f"tests_dir =\n    {listed}\npytest_add_cli_args_test_selection =\n    {listed}\n"
         )
-        subprocess.run(
+        ran = subprocess.run(
             [str(MUTMUT), "run", "--max-children", str(CHILDREN)], cwd=copy, capture_output=True, text=True
         )
         listing = subprocess.run(
