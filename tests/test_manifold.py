@@ -63,15 +63,14 @@ def test_too_few_images_are_refused_with_the_counts_and_skipped_by_score():
 
 
 def test_real_emoji_halves_score_high_and_one_emoji_copied_scores_recall_near_zero(tmp_path):
-    images = load_image_folder(
-        HELDOUT, 32, max_images=40
-    ).images  # 20 a side: Inception costs 0.15 s an image
+    # 20 a side: Inception costs 0.15 s an image.
+    images = load_image_folder(HELDOUT, 32, max_images=40).images
     evaluator, config = Evaluator(cache=tmp_path), EvalConfig()
     halves = evaluator.score_images(images[0::2], images[1::2], config)
     assert halves.precision > 0.7 and halves.recall > 0.6 and halves.coverage > 0.8
     assert halves.intra_cluster_diversity > 0.6 and halves.degenerate == ""
     copied = evaluator.score_images(images[:1].expand(20, -1, -1, -1), images[1::2], config)
-    assert copied.recall == 0.0 and copied.coverage < 0.1
+    assert copied.recall == 0.0 and copied.coverage < halves.coverage / 4, "one sample covers a few balls"
     assert copied.intra_cluster_diversity < 1e-9
     assert copied.degenerate == "samples vary only 0% as much within their clusters as the training images do"
     # Scored around the training images the samples came from: still a collapse, still flagged.
