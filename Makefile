@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check gan_adapters tests examples bench
 	$(BIN)/ruff format --check gan_adapters tests examples bench
 
-# Mutation testing (never in CI): mutmut over the library modules changed since origin/main (or
+# Mutation testing (never in CI): mutmut over the library modules changed since origin/main or HEAD~1 (or
 # MODULES="gan_adapters/x.py ..."), each with only the tests that import it; prints kill rates and survivors.
 mutation: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[mutation]"

@@ -6,7 +6,7 @@ that would reach users with every test green. It runs in a copy of the tracked f
 tree is never touched) and prints the kill rate per module and every survivor, to kill with a test
 or explain in one line (docs/reliability.md keeps the rates).
 
-    python bench/mutation.py                                   # modules changed since origin/main
+    python bench/mutation.py                                   # modules changed (origin/main or HEAD~1)
     python bench/mutation.py gan_adapters/training/probe.py    # these modules
 """
 
@@ -28,8 +28,14 @@ CHILDREN = int(os.environ.get("MUTATION_CHILDREN", "2"))
 """Test processes at once (MUTATION_CHILDREN): 2 on two cores."""
 
 
-def changed_modules(base: str) -> list[str]:
-    """Library modules that differ from `base` (committed or not)."""
+def changed_modules(base: str | None) -> list[str]:
+    """Library modules that differ from `base` (committed or not); without a base, from origin/main
+    where the clone has it, else from the commit before HEAD (a fresh clone: the last change)."""
+    if base is None:
+        known = subprocess.run(
+            ["git", "rev-parse", "--verify", "-q", "origin/main"], cwd=ROOT, capture_output=True
+        )
+        base = "origin/main" if known.returncode == 0 else "HEAD~1"
     diff = subprocess.run(["git", "diff", "--name-only", base], cwd=ROOT, capture_output=True, text=True)
     return sorted(p for p in diff.stdout.split() if p.startswith("gan_adapters/") and p.endswith(".py"))
 
@@ -79,7 +85,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("modules", nargs="*", help="library modules (default: those changed since --base)")
-    parser.add_argument("--base", default="origin/main")
+    parser.add_argument("--base", default=None, help="git ref to compare with [origin/main, else HEAD~1]")
     args = parser.parse_args()
     modules = args.modules or changed_modules(args.base)
     if not modules:
