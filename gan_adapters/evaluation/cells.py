@@ -105,7 +105,7 @@ def run_cell(
         "recipe": train_config.recipe,
         "ratio": ratio,
         "adapter_parameters": trained,
-        "file_bytes": (folder / "adapters.safetensors").stat().st_size,
+        "file_bytes": RunPaths(folder).adapters.stat().st_size,
         "steps": train_config.steps,
         "lr": f"{train_config.lr:g}",
         "train_seconds": f"{result.seconds:.1f}",

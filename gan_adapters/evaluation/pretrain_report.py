@@ -39,7 +39,8 @@ def score_source(
     scores = evaluator.score_images(fakes, images[chosen].float() / 127.5 - 1, EvalConfig(samples=samples))
     numbers = {"kid_x1000": 1000 * scores.kid, "kid_std_x1000": 1000 * scores.kid_std, "fid": scores.fid}
     numbers |= {name: getattr(scores, name) for name in ("precision", "recall", "density", "coverage")}
-    return {k: round(v, 3) for k, v in numbers.items()} | {"generated": scores.generated, "real": scores.real}
+    rounded = {k: None if v is None else round(v, 3) for k, v in numbers.items()}  # None: too few to measure
+    return rounded | {"generated": scores.generated, "real": scores.real}
 
 
 @torch.no_grad()
