@@ -24,7 +24,7 @@ import torch
 from bench_adapters import timer
 from torch import nn
 
-from gan_adapters.surgery.adapters import GroupedPointwiseConv
+from gan_adapters.surgery import GroupedPointwiseConv
 from gan_adapters.surgery.hooks import eval_affine
 from gan_adapters.surgery.paths import FOLDED, TABLE_FILE, device_name, path_name
 from gan_adapters.surgery.pointwise import POINTWISE_IMPLEMENTATIONS

@@ -37,7 +37,7 @@ set -euo pipefail
 
 carry_of() {
   case "$1" in
-    1) echo .whl data ;;
+    1) echo .whl data/emoji-64-train.safetensors.gz ;;
     2|6|7) echo .whl .whl-perceptual ;;
     3|4|5) echo .whl ;;
     *) echo "queue item $1 is not prepared yet (see the GPU queue issue)"; return 2 ;;
@@ -90,7 +90,7 @@ PY
       gzip -f "$data" && data="$data.gz"  # the same gzipped form as the real tensor
       size=(--architecture biggan --resolution 32 --ch 4 --batch-size 4 --precision no)
     fi
-    [ -f "$data" ] || { echo "missing $data: run 'make gpu-data' and carry data/"; exit 2; }
+    [ -f "$data" ] || { echo "missing $data: run 'make gpu-data' and carry it"; exit 2; }
     resume=()
     [ -f bench/gpu-results/pretrain/weights-0.safetensors ] && resume=(--init-from bench/gpu-results/pretrain)
     # 20 s (or 3 toy steps) to measure images per second, then the main run for the time left.

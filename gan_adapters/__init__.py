@@ -20,6 +20,7 @@ from gan_adapters.errors import (
     TrainingDivergedError,
 )
 from gan_adapters.generators.registry import GeneratorBundle, load_generator, register_generator
+from gan_adapters.settings import setting
 from gan_adapters.surgery import (
     ADAPTER_KINDS,
     Adapter,
@@ -28,6 +29,7 @@ from gan_adapters.surgery import (
     ClassScaleShift,
     Discovery,
     GroupedPointwiseConv,
+    KindSettings,
     MergeReport,
     PointwiseConv,
     ScaleShift,
@@ -82,6 +84,7 @@ __all__ = [
     "GanAdaptersError",
     "GeneratorBundle",
     "GroupedPointwiseConv",
+    "KindSettings",
     "MergeReport",
     "MismatchError",
     "PointwiseConv",
@@ -115,6 +118,7 @@ __all__ = [
     "save_adapters",
     "set_adapter",
     "set_execution",
+    "setting",
     "summary",
     "train",
     "trainable_parameters",

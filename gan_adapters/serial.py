@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from pathlib import Path
@@ -10,6 +11,19 @@ from typing import Any, ClassVar, Self
 from gan_adapters.errors import ConfigError, SettingError
 from gan_adapters.files import read_toml
 from gan_adapters.settings import check_settings
+
+
+def _plain(value: Any) -> Any:
+    """A field's value as plain data; a nested configuration through its own `to_dict`."""
+    if isinstance(value, Serialisable):
+        return value.to_dict()
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return copy.deepcopy(value)
 
 
 def _drop_none(value: Any) -> Any:
@@ -38,7 +52,7 @@ class Serialisable:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested data (JSON-safe)."""
-        return dataclasses.asdict(self)
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:

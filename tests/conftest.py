@@ -18,7 +18,7 @@ def _deterministic():
 def _registries_restored():
     """A kind, norm class or generator registered by one test never leaks into the next."""
     from gan_adapters.generators.registry import GENERATORS
-    from gan_adapters.surgery.adapters import ADAPTER_KINDS
+    from gan_adapters.surgery import ADAPTER_KINDS
     from gan_adapters.surgery.norms import NORM_CLASSES
 
     saved = [(registry, dict(registry)) for registry in (ADAPTER_KINDS, NORM_CLASSES, GENERATORS)]

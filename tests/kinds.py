@@ -9,5 +9,6 @@ def every_kind(ratio: float = 4) -> list[dict]:
     from gan_adapters import ADAPTER_KINDS
 
     return [
-        dict(kind=k, ratio=ratio) if cls.sized else dict(kind=k) for k, cls in sorted(ADAPTER_KINDS.items())
+        dict(kind=k, ratio=ratio) if "ratio" in cls.settings.__dataclass_fields__ else dict(kind=k)
+        for k, cls in sorted(ADAPTER_KINDS.items())
     ]

@@ -75,7 +75,7 @@ def test_a_point_wise_blend_is_the_mean_of_the_outputs_and_kinds_mix_where_one_h
     mixed, z = two_domains("ssa", "apgc", group_size=4)
     mixed = ga.blend(mixed, {"faces": 1.0, "animals": 0.0}, name="as-pointwise")
     config = config_of(mixed, "as-pointwise")
-    assert config.kind == "apgc" and config.bias, "a shift needs the point-wise bias"
+    assert config.kind == "apgc" and config.settings.bias, "a shift needs the point-wise bias"
     assert config.blended_from == {"faces": 1.0, "animals": 0.0}
     assert torch.allclose(output(mixed, "as-pointwise", z), output(mixed, "faces", z), atol=1e-5)
 

@@ -24,7 +24,7 @@ def test_two_sizes_at_once(dcgan):
 
 
 def test_size_for_a_kind_without_one(dcgan):
-    with pytest.raises(ga.ConfigError, match="kind 'ssa' takes no size"):
+    with pytest.raises(ga.ConfigError, match="kind 'ssa' takes no `groups` .`groups` belongs to kind 'apgc'"):
         ga.inject(dcgan.model, kind="ssa", groups=2)
 
 
@@ -92,9 +92,21 @@ def test_condition_on_a_non_cbn_adapter_and_bad_labels(dcgan):
         pass
 
 
-def test_num_classes_only_for_cbn():
-    with pytest.raises(ga.ConfigError, match="applies to kind 'cbn' only"):
+def test_a_setting_of_another_kind_is_refused_naming_its_owner():
+    with pytest.raises(
+        ga.ConfigError, match="kind 'ssa' takes no `num_classes` .`num_classes` belongs to kind 'cbn'"
+    ):
         AdapterConfig(kind="ssa", num_classes=3)
+    with pytest.raises(ga.ConfigError, match="`ratio` belongs to kind 'apgc'.*its own settings: bias$"):
+        AdapterConfig(kind="apc", ratio=2)
+
+
+def test_files_written_before_kinds_owned_their_settings_still_load():
+    """Such files list every kind's setting at its default (`groups: null` in an ssa file)."""
+    old = {"kind": "ssa", "groups": None, "group_size": None, "ratio": None, "bias": False, "num_classes": 1}
+    assert AdapterConfig.from_dict(old) == AdapterConfig(kind="ssa")
+    with pytest.raises(ga.ConfigError, match="takes no `bias`"):
+        AdapterConfig.from_dict(old | {"bias": True})
 
 
 @pytest.mark.parametrize(

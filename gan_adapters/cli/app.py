@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import importlib.metadata
 import json
 import re
 import shlex
@@ -15,7 +15,7 @@ import typer.main
 from rich.text import Text
 from typer._click.exceptions import UsageError
 
-from gan_adapters.cli.config_options import flag_of
+from gan_adapters.cli.config_options import declared_fields, flag_decls, flag_of
 from gan_adapters.cli.evaluation import evaluate, sweep
 from gan_adapters.cli.generate import interpolate, sample
 from gan_adapters.cli.options import (
@@ -29,7 +29,14 @@ from gan_adapters.cli.options import (
 )
 from gan_adapters.cli.pretrain import pretrain
 from gan_adapters.cli.training import FINETUNE_FIELDS, finetune
-from gan_adapters.errors import GanAdaptersError, GeneratorError, RunInterruptedError, SettingError, SiteError
+from gan_adapters.errors import (
+    ConfigError,
+    GanAdaptersError,
+    GeneratorError,
+    RunInterruptedError,
+    SettingError,
+    SiteError,
+)
 
 app = typer.Typer(
     help=(
@@ -150,16 +157,6 @@ def models() -> None:
     console.print("Your own generator: package.module:factory returning a GeneratorBundle.")
 
 
-LIBRARY_TO_FLAGS = {
-    "targets=": "-t/--target",
-    "exclude=": "-x/--exclude",
-    "group_size=": "--group-size",
-    "groups=": "--groups",
-    "ratio=": "--ratio",
-    "pointwise_impl=": "--pointwise-impl",
-}
-"""The library's keyword names in error messages, as the command line spells the same choice."""
-
 PARAMETER_FLAGS = {
     "trust_code": "--trust-code",
     "model": "--model",
@@ -169,26 +166,57 @@ PARAMETER_FLAGS = {
 """Keyword arguments of the library's functions that messages name (as `name`), and their flags."""
 
 
-@functools.cache
 def option_flags() -> dict[str, str]:
-    """Every recipe and adapter key `finetune` takes as an option, and its flag; and the parameters
-    above (other keys stay `key`: they are set in a recipe)."""
+    """Every recipe and adapter key `finetune` takes as an option (a registered kind's own settings
+    included), and its flag; and the parameters above (other keys stay `key`: set in a recipe)."""
     from gan_adapters.surgery import AdapterConfig
     from gan_adapters.training.recipe import TrainConfig
 
-    flags = {name: flag_of(AdapterConfig, name) for name in ADAPTER_FIELDS}
+    adapter_keys = ("kind", *ADAPTER_FIELDS, *AdapterConfig.flat_fields())
+    flags = {name: flag_of(AdapterConfig, name) for name in adapter_keys}
     flags |= {name: flag_of(TrainConfig, name) for name in FINETUNE_FIELDS}
     return flags | PARAMETER_FLAGS
+
+
+def keyword_flags() -> dict[str, str]:
+    """The library's keywords in messages (`ratio=`, `targets=`) and how the command line spells
+    the same choice (`--ratio`, `-t/--target`)."""
+    from gan_adapters.surgery import AdapterConfig
+
+    fields = declared_fields(AdapterConfig)
+    spelled = {
+        name: flag_decls(name, fields[name][1]) for name in (*ADAPTER_FIELDS, *AdapterConfig.flat_fields())
+    }
+    return {f"{name}=": "/".join(sorted(decls, key=len)) for name, decls in spelled.items()}
 
 
 def in_cli_terms(message: str) -> str:
     """An error message in the command line's terms: a key the library names as `key` becomes its
     flag, and keywords (`targets=`) become flags (`-t/--target`)."""
     message = re.sub(r"`(\w+)`", lambda m: option_flags().get(m.group(1), m.group(0)), message)
-    for keyword, flag in LIBRARY_TO_FLAGS.items():
+    for keyword, flag in keyword_flags().items():
         message = re.sub(rf"(?<![\w.]){re.escape(keyword)}(?=[\w'\"\[(-])", flag + " ", message)
         message = re.sub(rf"(?<![\w.]){re.escape(keyword)}", flag, message)
     return message
+
+
+PLUGIN_GROUP = "gan_adapters.plugins"
+"""The entry-point group of installed packages that register adapter kinds or generators."""
+
+
+def load_plugins() -> None:
+    """Import the modules that installed packages list under the `gan_adapters.plugins` entry
+    points (`[project.entry-points."gan_adapters.plugins"]`), so the kinds and generators they
+    register have their names and flags on the command line."""
+    for entry in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+        try:
+            entry.load()
+        except Exception as exc:  # a broken plugin is named, not a traceback from its import
+            package = entry.dist.name if entry.dist else "an installed package"
+            raise ConfigError(
+                f"the plugin {entry.name!r} of {package} ({entry.value}) failed to import: {exc}; "
+                f"fix or uninstall {package}"
+            ) from exc
 
 
 def main(args: list[str] | None = None) -> None:
@@ -196,6 +224,7 @@ def main(args: list[str] | None = None) -> None:
     130 after Ctrl-C; `-v` shows the traceback behind a refusal."""
     args = sys.argv[1:] if args is None else args
     try:
+        load_plugins()
         code = typer.main.get_command(app).main(args, prog_name="gan-adapters", standalone_mode=False)
     except UsageError as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `gan-adapters` or a command alone: its help

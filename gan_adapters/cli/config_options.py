@@ -49,11 +49,18 @@ def flag_decls(name: str, field: dataclasses.Field) -> tuple[str, ...]:
     return (spelled,)
 
 
+def declared_fields(cls: type) -> dict[str, tuple[type, dataclasses.Field]]:
+    """Every field a flat table of `cls` may hold, with the class declaring it: its own, and those it
+    reads flat from others (`AdapterConfig.flat_fields`: the registered kinds' own settings)."""
+    flat = getattr(cls, "flat_fields", dict)()
+    return flat | {f.name: (cls, f) for f in dataclasses.fields(cls)}
+
+
 def flag_of(cls: type, key: str) -> str:
     """The primary flag of a field (`adapter.kind` -> --kind): what an error names."""
     head, _, rest = key.partition(".")
-    field = {f.name: f for f in dataclasses.fields(cls)}[head]
-    nested = nested_config(field_types(cls)[head])
+    owner, field = declared_fields(cls)[head]
+    nested = nested_config(field_types(owner)[head])
     if rest and nested is not None:
         return flag_of(nested, rest)
     return flag_decls(head, field)[0].split("/")[0]
@@ -67,46 +74,66 @@ def _shown_default(field: dataclasses.Field) -> str | bool:
     return str(default)
 
 
-def config_option(cls: type, name: str) -> Any:
-    """The annotated typer parameter type of one field (always optional: None means 'not given')."""
-    field = {f.name: f for f in dataclasses.fields(cls)}[name]
-    annotation, rule = field_types(cls)[name], rule_of(field)
+def config_option(cls: type, name: str, choices: tuple[str, ...] | None = None) -> Any:
+    """The annotated typer parameter type of one field (always optional: None means 'not given');
+    `choices` replaces the declared ones (names read from a registry when the command line is built)."""
+    owner, field = declared_fields(cls)[name]
+    annotation, rule = field_types(owner)[name], rule_of(field)
+    if choices is not None:
+        rule = dataclasses.replace(rule, choices=choices)
     if rule.choices is not None:
         annotation = Literal[rule.choices]
     decls = flag_decls(name, field)
     if annotation is bool and "/" not in decls[0]:
         decls = (f"{decls[0]}/--no-{decls[0][2:]}", *decls[1:])
-    help_text = field_docs(cls).get(name, name.replace("_", " ").capitalize() + ".")
+    help_text = field_docs(owner).get(name, name.replace("_", " ").capitalize() + ".")
     option = typer.Option(
         *decls, help=help_text, callback=rule_check(rule), show_default=_shown_default(field)
     )
     return Annotated[annotation | None, option]
 
 
-def with_config_options(
-    cls: type, names: Iterable[str], into: str, extra: dict[str, Any] | None = None
-) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Give a typer command an option per field of `cls` in `names` (and the `extra` hand-made
-    ones); it receives those the user gave as `into: dict` (field name -> value)."""
-    options = {name: config_option(cls, name) for name in names} | (extra or {})
+class ConfigCommand:
+    """A typer command with generated options, handed the values the user gave as one dict.
 
-    def decorate(command: Callable[..., None]) -> Callable[..., None]:
-        signature = inspect.signature(command, eval_str=True)
-        own = [p for p in signature.parameters.values() if p.name != into]
+    The options are read when the command line is built, not when this module is imported, so an
+    adapter kind registered later (a plugin, a test) brings its own flags."""
+
+    def __init__(self, command: Callable[..., None], options: Callable[[], dict[str, Any]], into: str):
+        functools.update_wrapper(self, command)
+        self.command, self.options, self.into = command, options, into
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        signature = inspect.signature(self.command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != self.into]
         added = [
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
-            for name, annotation in options.items()
+            for name, annotation in self.options().items()
         ]
+        return signature.replace(parameters=own + added)
 
-        @functools.wraps(command)
-        def wrapper(*args: Any, **kwargs: Any) -> None:
-            given = {name: kwargs.pop(name, None) for name in options}
-            return command(*args, **{into: {k: v for k, v in given.items() if v is not None}}, **kwargs)
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        given = {name: kwargs.pop(name, None) for name in self.options()}
+        chosen = {k: v for k, v in given.items() if v is not None}
+        return self.command(*args, **{self.into: chosen}, **kwargs)
 
-        wrapper.__signature__ = signature.replace(parameters=own + added)
-        return wrapper
 
-    return decorate
+def with_config_options(
+    cls: type,
+    names: Iterable[str] | Callable[[], dict[str, Any]],
+    into: str,
+    extra: dict[str, Any] | None = None,
+) -> Callable[[Callable[..., None]], ConfigCommand]:
+    """Give a typer command an option per field of `cls` in `names` (or the options a callable
+    makes when the command line is built) and the `extra` hand-made ones; it receives those the user
+    gave as `into: dict` (field name -> value)."""
+    fixed = None if callable(names) else {name: config_option(cls, name) for name in names}
+
+    def options() -> dict[str, Any]:
+        return (fixed if fixed is not None else names()) | (extra or {})
+
+    return lambda command: ConfigCommand(command, options, into)
 
 
 def build_config(cls: type, base: dict[str, Any], given: dict[str, Any]) -> Any:

@@ -3,7 +3,6 @@ set of adapter options that `inspect` and `finetune` both take."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,9 +14,9 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import Progress
 
-from gan_adapters.cli.config_options import build_config, ranged, with_config_options
+from gan_adapters.cli.config_options import build_config, config_option, ranged, with_config_options
 from gan_adapters.errors import ConfigError
-from gan_adapters.surgery import AdapterConfig
+from gan_adapters.surgery import ADAPTER_KINDS, AdapterConfig
 
 console = Console()
 err_console = Console(stderr=True)
@@ -73,24 +72,21 @@ Widths = Annotated[
     ),
 ]
 
-ADAPTER_FIELDS = (
-    "kind",
-    "groups",
-    "group_size",
-    "ratio",
-    "targets",
-    "exclude",
-    "conditional",
-    "train_norm",
-    "route",
-    "fold",
-    "pointwise_impl",
-)
-"""The AdapterConfig fields `inspect` and `finetune` take as options (and --width)."""
+ADAPTER_FIELDS = ("targets", "exclude", "conditional", "train_norm", "route", "fold", "pointwise_impl")
+"""The shared AdapterConfig fields `inspect` and `finetune` take as options (beside --kind, the
+registered kinds' own settings and --width)."""
 
-with_adapter_options = with_config_options(
-    AdapterConfig, ADAPTER_FIELDS, "adapter_options", {"widths": Widths}
-)
+
+def adapter_options() -> dict[str, Any]:
+    """--kind (the registered kinds as its choices), the shared adapter options, and every
+    registered kind's own settings (--ratio, --num-classes, ...), read from the registry now."""
+    kind = {"kind": config_option(AdapterConfig, "kind", choices=tuple(sorted(ADAPTER_KINDS)))}
+    shared = {name: config_option(AdapterConfig, name) for name in ADAPTER_FIELDS}
+    own = {name: config_option(AdapterConfig, name) for name in AdapterConfig.flat_fields()}
+    return kind | own | shared | {"widths": Widths}
+
+
+with_adapter_options = with_config_options(AdapterConfig, adapter_options, "adapter_options")
 """Give a typer command the adapter options; it receives those the user gave as
 `adapter_options: dict` (field name -> value), to apply with `apply_adapter_options`."""
 
@@ -107,14 +103,18 @@ def parse_widths(entries: list[str]) -> dict[str, int]:
 
 
 def apply_adapter_options(base: AdapterConfig, options: dict[str, Any]) -> AdapterConfig:
-    """The recipe's adapter with the command-line options on top (a new kind or size replaces
-    every size of the recipe, since at most one size may be given)."""
+    """The recipe's adapter with the command-line options on top: a new kind starts from its own
+    settings' defaults; the same kind merges them as the kind says (apgc: a new size replaces the
+    recipe's, since at most one size may be given)."""
     updates = dict(options)
     if "widths" in updates:
         updates["widths"] = parse_widths(updates["widths"])
-    if any(k in updates for k in ("kind", "groups", "group_size", "ratio")):
-        updates = {"groups": None, "group_size": None, "ratio": None} | updates
-    return build_config(AdapterConfig, dataclasses.asdict(base), updates)
+    kind_owned = AdapterConfig.flat_fields()
+    given_own = {k: updates.pop(k) for k in list(updates) if k in kind_owned}
+    shared = {k: v for k, v in base.to_dict().items() if k not in base.settings.to_dict()}
+    kind = updates.get("kind", base.kind)
+    own = base.settings.merged(given_own) if kind == base.kind else given_own
+    return build_config(AdapterConfig, shared | own, updates | given_own)
 
 
 @contextmanager

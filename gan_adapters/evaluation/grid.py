@@ -68,7 +68,12 @@ class Method:
 
     def __post_init__(self) -> None:
         if not self.label:
-            sizes = {k: v for k, v in self.adapter.sizes().items() if v is not None}
+            defaults = type(self.adapter.settings)()
+            sizes = {
+                k: v
+                for k, v in self.adapter.settings.to_dict().items()
+                if v != getattr(defaults, k) and isinstance(v, int | float) and not isinstance(v, bool)
+            }
             recipe = self.train.get("recipe", "supervised")
             blend = f"{self.train['recon_weight']:g}" if self.train.get("recon_weight") else ""
             prefix = "" if recipe == "supervised" else ("blended" + blend if blend else "adversarial") + "-"

@@ -123,8 +123,24 @@ def _shipped_source(name: str, weights: str | Path | None, how_to_train: str) ->
 
 
 @register_generator(
+    "cdcgan-emoji-32-projected",
+    "class-conditional DCGAN, 32 px, pretrained against a projected discriminator on 96 Noto emoji "
+    "subgroups: the default emoji source (ships inside)",
+)
+def cdcgan_emoji_32_projected(weights: str | Path | None = None, **_) -> GeneratorBundle:
+    """z (N, 128) and emoji-subgroup labels -> 32 px emoji; the architecture of `cdcgan-emoji-32`,
+    trained against frozen EfficientNet-Lite0 features (docs/zoo.md has its measures)."""
+    how = (
+        "gan-adapters pretrain data/emoji-32-train.safetensors --discriminator projected "
+        "--out runs/source/projected-32 --minutes 120"
+    )
+    return _shipped_source("cdcgan-emoji-32-projected", weights, how)
+
+
+@register_generator(
     "cdcgan-emoji-32",
-    "class-conditional DCGAN, 32 px, conditional BN, pretrained on 96 Noto emoji subgroups (ships inside)",
+    "class-conditional DCGAN, 32 px, conditional BN, pretrained on 96 Noto emoji subgroups against its own "
+    "discriminator (the first source; ships inside)",
 )
 def cdcgan_emoji_32(weights: str | Path | None = None, **_) -> GeneratorBundle:
     """z (N, 128) and emoji-subgroup labels -> 32 px emoji; 3 conditional BN sites and one BN."""

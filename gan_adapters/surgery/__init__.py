@@ -7,14 +7,15 @@ reads and writes adapter tensors and the state `inject` leaves on a model).
 """
 
 from gan_adapters.surgery.adapters import (
-    ADAPTER_KINDS,
-    Adapter,
     ClassScaleShift,
+    ClassSettings,
     GroupedPointwiseConv,
+    GroupedSettings,
     PointwiseConv,
+    PointwiseSettings,
     ScaleShift,
-    register_adapter_kind,
 )
+from gan_adapters.surgery.base import ADAPTER_KINDS, Adapter, KindSettings, register_adapter_kind
 from gan_adapters.surgery.config import AdapterConfig
 from gan_adapters.surgery.domains import adapters_per_sample, blend
 from gan_adapters.surgery.inject import inject
@@ -41,7 +42,7 @@ from gan_adapters.surgery.saving import (
 )
 from gan_adapters.surgery.sites import Discovery, Site, find_norm_sites
 from gan_adapters.surgery.slots import is_adapter_key
-from gan_adapters.surgery.state import require_state
+from gan_adapters.surgery.state import has_adapters, require_state
 from gan_adapters.surgery.summary import AdapterSummary, summary
 
 __all__ = [
@@ -50,10 +51,14 @@ __all__ = [
     "AdapterConfig",
     "AdapterSummary",
     "ClassScaleShift",
+    "ClassSettings",
     "Discovery",
     "GroupedPointwiseConv",
+    "GroupedSettings",
+    "KindSettings",
     "MergeReport",
     "PointwiseConv",
+    "PointwiseSettings",
     "ScaleShift",
     "Site",
     "active_adapter",
@@ -66,6 +71,7 @@ __all__ = [
     "delete_adapter",
     "disable_adapters",
     "find_norm_sites",
+    "has_adapters",
     "inject",
     "is_adapter_key",
     "is_normalization",

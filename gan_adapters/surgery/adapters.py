@@ -1,151 +1,100 @@
-"""The adapter modules and the registry of kinds (`ssa`, `cbn`, `apc`, `apgc`).
+"""The built-in adapter kinds (`ssa`, `cbn`, `apc`, `apgc`) and the settings each owns.
 
-Every adapter acts on dimension 1 (channels) of whatever it receives, (N, C), (N, C, L) or
-(N, C, H, W), and starts as the exact identity in every precision: scale/shift start at
-1/0, and the point-wise convolutions are parameterised as x + conv(x, delta) with delta
-starting at zero, so a freshly injected generator computes bit for bit what it did before.
+Scale/shift start at 1/0; the point-wise convolutions are parameterised as x + conv(x, delta)
+with delta starting at zero: each is the exact identity at injection, in every precision.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from gan_adapters.errors import AdapterStateError, ConfigError
+from gan_adapters.errors import AdapterStateError, ConfigError, SiteError
+from gan_adapters.settings import setting
+from gan_adapters.surgery.base import Adapter, KindSettings, per_channel, register_adapter_kind
 from gan_adapters.surgery.paths import FOLDED, choose_path
 from gan_adapters.surgery.pointwise import POINTWISE_IMPLEMENTATIONS, fold_affine_into_pointwise
 
-ADAPTER_KINDS: dict[str, type[Adapter]] = {}
-"""Adapter kinds by name; extend with `register_adapter_kind`."""
+DEFAULT_RATIO = 4.0
+"""Parameter ratio against `ssa` that `apgc` uses when no size is given (group size 8)."""
+SIZES = ("groups", "group_size", "ratio")
+"""apgc's three spellings of one choice, its size."""
 
 
-def register_adapter_kind(name: str):
-    """Class decorator that makes an `Adapter` subclass available as `inject(kind=name)`."""
+@dataclass
+class ClassSettings(KindSettings):
+    """`cbn`'s settings."""
 
-    def add(cls: type[Adapter]) -> type[Adapter]:
-        if name in ADAPTER_KINDS and ADAPTER_KINDS[name] is not cls:
-            raise ConfigError(f"adapter kind {name!r} is already registered by {ADAPTER_KINDS[name]}")
-        cls.kind = name
-        ADAPTER_KINDS[name] = cls
-        return cls
-
-    return add
+    num_classes: int = setting(1, minimum=1)
+    """cbn: target classes (one scale/shift pair each)."""
 
 
-def _per_channel(values: torch.Tensor, ndim: int) -> torch.Tensor:
-    """Reshape (C,) or (N, C) values to broadcast over an input of `ndim` dimensions."""
-    lead = values.shape[0] if values.dim() == 2 else 1
-    return values.reshape(lead, -1, *([1] * (ndim - 2)))
+@dataclass
+class PointwiseSettings(KindSettings):
+    """`apc`'s settings (and `apgc`'s, which adds a size)."""
+
+    bias: bool = False
+    """apc/apgc: a learned shift beside the 1x1 convolution."""
+
+    def arguments(self, channels: int, site: str) -> dict[str, object]:
+        return {"group_size": channels, "bias": self.bias}
 
 
-class Adapter(nn.Module):
-    """Base class: a channel-wise transform after a normalisation layer, optionally conditioned.
+@dataclass
+class GroupedSettings(PointwiseSettings):
+    """`apgc`'s settings: its size, as exactly one of three spellings, and a bias."""
 
-    With `condition_features`, a zero-initialised linear layer maps the layer's condition
-    (BigGAN's y = [class embedding, z chunk]) to a per-sample gain and shift applied after
-    the kind's own transform: out = t(x) * (1 + gain(y)) + shift(y). Where the layer is
-    conditioned on integer labels (`condition_is_label`), an embedding of
-    `condition_features` classes plays that role.
-    """
+    groups: int | None = setting(None, minimum=1)
+    """apgc: number of groups per layer (torch's groups=)."""
+    group_size: int | None = setting(None, minimum=1)
+    """apgc: channels per group."""
+    ratio: float | None = setting(None, above=0)
+    """apgc: parameters per layer against ssa (group size = 2 x ratio); 4 when no size is given."""
 
-    kind: ClassVar[str] = ""
-    sized: ClassVar[bool] = False
-    """Whether the kind takes a size (groups / group_size / ratio)."""
-    pointwise: ClassVar[bool] = False
-    """Whether the kind mixes channels (so it has a group size)."""
-    takes_labels: ClassVar[bool] = False
-    """Whether the kind chooses its parameters by class labels (see `manage.condition`)."""
-    group_size: int | None = None
-    """Channels per group for the point-wise kinds; None for per-channel kinds."""
-    fold: str = "exact"
-    """Folding after a BatchNorm in eval mode (see `AdapterConfig.fold`): exact, fast, always, never."""
-    pointwise_impl: str = "auto"
-    """The grouped 1x1 implementation of the point-wise kinds (see `AdapterConfig.pointwise_impl`)."""
-
-    def __init__(
-        self,
-        channels: int,
-        *,
-        group_size: int | None = None,
-        bias: bool = False,
-        num_classes: int = 1,
-        condition_features: int | None = None,
-        condition_is_label: bool = False,
-    ) -> None:
-        super().__init__()
-        self.channels = channels
-        self.condition_fc: nn.Linear | nn.Embedding | None = None
-        if condition_is_label:
-            self.condition_fc = nn.Embedding(condition_features, 2 * channels)
-            nn.init.zeros_(self.condition_fc.weight)
-        elif condition_features:
-            self.condition_fc = nn.Linear(condition_features, 2 * channels)
-            nn.init.zeros_(self.condition_fc.weight)
-            nn.init.zeros_(self.condition_fc.bias)
-
-    @property
-    def conditional(self) -> bool:
-        """Whether this adapter reads the layer's condition."""
-        return self.condition_fc is not None
-
-    def transform(self, x: torch.Tensor) -> torch.Tensor:
-        """The kind's own, unconditional map."""
-        raise NotImplementedError
-
-    def why_not_foldable(self) -> str | None:
-        """Why this adapter cannot be folded into a per-channel affine (None: it can)."""
-        if self.conditional:
-            return "a conditional adapter depends on the condition; it has no single affine to fold"
-        return f"a {self.kind!r} adapter mixes channels; only a per-channel scale/shift folds into an affine"
-
-    def affine_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(scale, shift), each (C,), of a foldable adapter (differentiable): x * scale + shift."""
-        raise AdapterStateError(self.why_not_foldable() or f"{self.kind!r} has no per-channel affine")
-
-    def channel_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """`affine_terms`, detached (for merging into base weights)."""
-        scale, shift = self.affine_terms()
-        return scale.detach(), shift.detach()
-
-    def offset(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """This adapter's change from the identity, for blending: (delta (K, C, g), bias (K, C)) such
-        that class k maps x to x + blockdiag(delta[k]) x + bias[k] (K = 1 but for per-class kinds;
-        g = 1 for per-channel kinds, where delta is the diagonal). The condition's part is apart."""
-        raise NotImplementedError
-
-    def set_offset(self, delta: torch.Tensor, bias: torch.Tensor) -> None:
-        """Set the parameters from an `offset` of this adapter's own shape (inverse of `offset`)."""
-        raise NotImplementedError
-
-    def norm_fold(self, x: torch.Tensor) -> str | None:
-        """How this adapter runs folded into the eval-mode BatchNorm that produced `x` for this call:
-        'affine' (into the norm's own weight and bias), a folded path name, or None (it does not)."""
-        if self.fold == "never" or self.why_not_foldable() is not None:
-            return None
-        return "affine"
-
-    def after_affine(
-        self, x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, path: str
-    ) -> torch.Tensor:
-        """This adapter applied to x * scale + shift in one pass (`path` from `norm_fold`)."""
-        raise AdapterStateError(f"a {self.kind!r} adapter folds into the norm's affine, not the other way")
-
-    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        y = self.transform(x)
-        if self.condition_fc is None:
-            return y
-        if condition is None:
-            raise AdapterStateError(
-                "this adapter is conditional but its layer was called without a condition"
+    def validate(self) -> None:
+        given = {k: v for k, v in self.to_dict().items() if k in SIZES and v is not None}
+        if len(given) > 1:
+            raise ConfigError(
+                f"give at most one adapter size, got {', '.join(f'{k}={v}' for k, v in given.items())}: "
+                "groups= (groups per layer), group_size= (channels per group) and ratio= "
+                "(parameters against ssa) are three spellings of the same choice"
             )
-        if isinstance(self.condition_fc, nn.Embedding):
-            modulation = self.condition_fc(condition.reshape(-1).long())
-        else:
-            modulation = self.condition_fc(condition.reshape(condition.shape[0], -1))
-        gain, shift = modulation.chunk(2, dim=1)
-        return torch.addcmul(_per_channel(shift, y.dim()), y, 1 + _per_channel(gain, y.dim()))
+        if self.ratio is not None and float(2 * self.ratio) != int(2 * self.ratio):
+            raise ConfigError(
+                f"ratio={self.ratio} gives a group size of {2 * self.ratio}; "
+                "the group size (2 x ratio) must be a whole number"
+            )
+
+    def merged(self, changes: dict[str, object]) -> dict[str, object]:
+        kept = self.to_dict()
+        if any(k in changes for k in SIZES):
+            kept = {k: v for k, v in kept.items() if k not in SIZES}
+        return kept | changes
+
+    def arguments(self, channels: int, site: str) -> dict[str, object]:
+        return {"group_size": self.group_size_for(channels, site), "bias": self.bias}
+
+    def group_size_for(self, channels: int, site: str) -> int:
+        """Channels per group at a site of `channels` channels (refused where it does not divide)."""
+        if self.groups is not None:
+            if channels % self.groups:
+                raise SiteError(
+                    f"groups={self.groups} does not divide the {channels} channels of layer "
+                    f"{site!r}; pick a group count that divides every layer's channels, or use "
+                    "ratio= / group_size= for a size that scales with the layer"
+                )
+            return channels // self.groups
+        size = self.group_size
+        if size is None:
+            size = int(2 * (self.ratio if self.ratio is not None else DEFAULT_RATIO))
+        if channels % size:
+            raise SiteError(
+                f"group size {size} does not divide the {channels} channels of layer {site!r}; "
+                "choose a smaller size, or exclude that layer with exclude="
+            )
+        return size
 
 
 @register_adapter_kind("ssa")
@@ -158,7 +107,7 @@ class ScaleShift(Adapter):
         self.shift = nn.Parameter(torch.zeros(channels))
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(_per_channel(self.shift, x.dim()), x, _per_channel(self.scale, x.dim()))
+        return torch.addcmul(per_channel(self.shift, x.dim()), x, per_channel(self.scale, x.dim()))
 
     def why_not_foldable(self) -> str | None:
         return super().why_not_foldable() if self.conditional else None
@@ -178,7 +127,7 @@ class ScaleShift(Adapter):
         return f"channels={self.channels}"
 
 
-@register_adapter_kind("cbn")
+@register_adapter_kind("cbn", settings=ClassSettings)
 class ClassScaleShift(Adapter):
     """One scale/shift pair per target class, chosen by labels: 2C parameters per class.
 
@@ -209,7 +158,7 @@ class ClassScaleShift(Adapter):
                     f"condition() was given {self.labels.shape[0]} labels for a batch of {x.shape[0]}"
                 )
             scale, shift = self.scale[self.labels], self.shift[self.labels]
-        return torch.addcmul(_per_channel(shift, x.dim()), x, _per_channel(scale, x.dim()))
+        return torch.addcmul(per_channel(shift, x.dim()), x, per_channel(scale, x.dim()))
 
     def why_not_foldable(self) -> str | None:
         if self.num_classes > 1:
@@ -231,7 +180,7 @@ class ClassScaleShift(Adapter):
         return f"channels={self.channels}, num_classes={self.num_classes}"
 
 
-@register_adapter_kind("apc")
+@register_adapter_kind("apc", settings=PointwiseSettings)
 class PointwiseConv(Adapter):
     """A full 1x1 convolution, identity at start: C * C parameters (no grouping)."""
 
@@ -291,8 +240,6 @@ class PointwiseConv(Adapter):
         )
 
 
-@register_adapter_kind("apgc")
+@register_adapter_kind("apgc", settings=GroupedSettings)
 class GroupedPointwiseConv(PointwiseConv):
     """A grouped 1x1 convolution with group size g, identity at start: C * g parameters."""
-
-    sized = True

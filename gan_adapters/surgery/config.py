@@ -1,54 +1,52 @@
-"""`AdapterConfig`: what to inject and where, as a dataclass that round-trips to JSON and TOML."""
+"""`AdapterConfig`: what to inject and where, as a dataclass that round-trips to JSON and TOML.
+
+Its fields are what every kind shares (where, how sites are found, folding). The settings a kind
+owns (apgc's size, cbn's class count, a registered kind's own) are that kind's `KindSettings`,
+held in `settings` and read and written flat beside the shared fields: `AdapterConfig(kind="apgc",
+ratio=8)`, `ratio = 8` in a recipe or an adapter file, `--ratio 8` on the command line.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
+from typing import Any, Self
 
-from gan_adapters.errors import ConfigError, SettingError, SiteError
+from gan_adapters.errors import ConfigError, SettingError
 from gan_adapters.serial import Serialisable
-from gan_adapters.settings import setting
-from gan_adapters.surgery.adapters import ADAPTER_KINDS
+from gan_adapters.settings import setting, type_problem
+from gan_adapters.surgery.base import ADAPTER_KINDS, Adapter, KindSettings
 from gan_adapters.surgery.paths import FOLD_POLICIES
 from gan_adapters.surgery.pointwise import POINTWISE_IMPLEMENTATIONS
 
 ROUTES = ("auto", "fx", "export", "module")
 """How sites are found: `auto` tries torch.fx, then torch.export, then module matching."""
-DEFAULT_RATIO = 4.0
-"""Parameter ratio against `ssa` used by `apgc` when no size is given (group size 8)."""
 
 
-@dataclass
+@dataclass(init=False)
 class AdapterConfig(Serialisable):
     """Everything that decides which adapters `inject` builds, and where.
 
-    Sizes (`apgc` only; give at most one): `groups` is torch's meaning, the number of
-    groups per layer; `group_size` is channels per group; `ratio` is the parameter ratio
-    against `ssa` (group size = 2 * ratio), which is constant over layers of any width.
-    `targets` and `exclude` hold class names or regular expressions over module paths.
+    The kind's own settings are given by name beside these fields (`groups`, `group_size` or
+    `ratio` for `apgc`, `bias` for `apc`/`apgc`, `num_classes` for `cbn`) and validated by the
+    kind; `settings` holds them. `targets` and `exclude` hold class names or regular
+    expressions over module paths.
     """
 
     config_name = "adapter config"
 
     kind: str = setting("apgc", flag=("--kind", "-k"))
     """Adapter kind (a registered one: ssa, cbn, apc, apgc, ...)."""
-    groups: int | None = setting(None, minimum=1)
-    """apgc: number of groups per layer (torch's groups=)."""
-    group_size: int | None = setting(None, minimum=1)
-    """apgc: channels per group."""
-    ratio: float | None = setting(None, above=0)
-    """apgc: parameters per layer against ssa (group size = 2 x ratio); 4 when no size is given."""
     targets: list[str] | None = setting(None, flag=("--target", "-t"))
     """Layers to adapt instead of the normalisation layers: a class name or a regex over module paths
     (repeatable), e.g. -t Conv2DMod -x to_rgb (StyleGAN2: its 3-channel to_rgb convs are Conv2DMod too)."""
     exclude: list[str] = setting(default_factory=list, flag=("--exclude", "-x"))
     """Class name or path regex to leave alone (repeatable)."""
-    bias: bool = False
     conditional: bool = setting(False, flag="--conditional/--static")
     """Condition adapters on the layer's class condition."""
     train_norm: bool = setting(False, flag="--train-norm/--frozen-norm")
     """Also train the normalisation layers' own affine."""
-    num_classes: int = setting(1, minimum=1)
     route: str = setting("auto", choices=ROUTES)
     """How sites are found: auto (fx, then torch.export, then module matching), fx, export or module."""
     fold: str = setting("exact", choices=FOLD_POLICIES)
@@ -64,38 +62,49 @@ class AdapterConfig(Serialisable):
     """Channel counts of targeted layers that state none, by class name or path regex: {"to_rgb": 3}."""
     blended_from: dict[str, float] | None = None
     """For an adapter made by `blend`: its parents' names and weights (a record; nothing reads it)."""
+    settings: KindSettings = dataclasses.field(default_factory=KindSettings)
+    """The kind's own settings (its `KindSettings`), given flat by name everywhere else."""
+
+    def __init__(self, kind: str = "apgc", settings: KindSettings | None = None, **values: Any) -> None:
+        shared = [f for f in dataclasses.fields(AdapterConfig) if f.name not in ("kind", "settings")]
+        for field in shared:
+            default = field.default
+            if field.default_factory is not dataclasses.MISSING:
+                default = field.default_factory()
+            setattr(self, field.name, values.pop(field.name, default))
+        self.kind = kind
+        self.settings = _kind_settings(kind, settings, values)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if isinstance(self.fold, bool):  # files written before fold was a policy
             self.fold = "exact" if self.fold else "never"
         super().__post_init__()
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Build from flat data: the shared fields and the kind's own settings side by side."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"a {cls.config_name} must be a table of keys, got {type(data).__name__}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat data: the shared fields, then the kind's own settings (the format files keep)."""
+        shared = super().to_dict()
+        return {k: v for k, v in shared.items() if k != "settings"} | self.settings.to_dict()
+
+    @classmethod
+    def flat_fields(cls) -> dict[str, tuple[type, dataclasses.Field]]:
+        """Every registered kind's own settings, by name, with the class declaring each (the first
+        kind to declare a name wins): what a flat table or the command line may give beside ours."""
+        found: dict[str, tuple[type, dataclasses.Field]] = {}
+        for kind in ADAPTER_KINDS.values():
+            for field in dataclasses.fields(kind.settings):
+                found.setdefault(field.name, (kind.settings, field))
+        return found
+
     def validate(self) -> None:
-        """Rules between fields, and names that must be registered."""
-        if self.kind not in ADAPTER_KINDS:
-            raise SettingError(
-                "kind",
-                f"names an unknown adapter kind {self.kind!r}; known kinds: "
-                f"{', '.join(sorted(ADAPTER_KINDS))}",
-            )
-        given = {k: v for k, v in self.sizes().items() if v is not None}
-        if len(given) > 1:
-            raise ConfigError(
-                f"give at most one adapter size, got {', '.join(f'{k}={v}' for k, v in given.items())}: "
-                "groups= (groups per layer), group_size= (channels per group) and ratio= "
-                "(parameters against ssa) are three spellings of the same choice"
-            )
-        if given and not ADAPTER_KINDS[self.kind].sized:
-            raise ConfigError(
-                f"kind {self.kind!r} takes no size, got {', '.join(given)}; sizes apply to 'apgc'"
-            )
-        if self.ratio is not None and float(2 * self.ratio) != int(2 * self.ratio):
-            raise ConfigError(
-                f"ratio={self.ratio} gives a group size of {2 * self.ratio}; "
-                "the group size (2 x ratio) must be a whole number"
-            )
-        if self.num_classes > 1 and self.kind != "cbn":
-            raise ConfigError(f"num_classes={self.num_classes} applies to kind 'cbn' only")
+        """Rules between shared fields (the kind's settings validated themselves)."""
         for key, width in (self.widths or {}).items():
             if not isinstance(width, int) or isinstance(width, bool) or width < 1:
                 raise ConfigError(f"widths[{key!r}] must be a positive channel count, got {width!r}")
@@ -105,30 +114,65 @@ class AdapterConfig(Serialisable):
             except re.error as exc:
                 raise ConfigError(f"target pattern {pattern!r} is not a valid regex: {exc}") from exc
 
-    def sizes(self) -> dict[str, float | None]:
-        """The three size fields, by name."""
-        return {"groups": self.groups, "group_size": self.group_size, "ratio": self.ratio}
+    @property
+    def adapter_class(self) -> type[Adapter]:
+        """The registered class of this config's kind."""
+        return ADAPTER_KINDS[self.kind]
 
-    def group_size_for(self, channels: int, site: str) -> int | None:
-        """Channels per group at a site of `channels` channels (None for per-channel kinds)."""
-        if not ADAPTER_KINDS[self.kind].pointwise:
-            return None
-        if not ADAPTER_KINDS[self.kind].sized:
-            return channels
-        if self.groups is not None:
-            if channels % self.groups:
-                raise SiteError(
-                    f"groups={self.groups} does not divide the {channels} channels of layer "
-                    f"{site!r}; pick a group count that divides every layer's channels, or use "
-                    "ratio= / group_size= for a size that scales with the layer"
-                )
-            return channels // self.groups
-        size = self.group_size if self.group_size is not None else None
-        if size is None:
-            size = int(2 * (self.ratio if self.ratio is not None else DEFAULT_RATIO))
-        if channels % size:
-            raise SiteError(
-                f"group size {size} does not divide the {channels} channels of layer {site!r}; "
-                "choose a smaller size, or exclude that layer with exclude="
+
+def _registered(kind: object) -> type[Adapter]:
+    if type_problem(kind, str):
+        raise SettingError("kind", type_problem(kind, str))
+    if kind not in ADAPTER_KINDS:
+        raise SettingError(
+            "kind",
+            f"names an unknown adapter kind {kind!r}; known kinds: {', '.join(sorted(ADAPTER_KINDS))}",
+        )
+    return ADAPTER_KINDS[kind]
+
+
+def _kind_settings(
+    kind: object, settings: KindSettings | dict | None, values: dict[str, Any]
+) -> KindSettings:
+    """The kind's `KindSettings` from an instance or a table and flat values (flat values win)."""
+    own_type = _registered(kind).settings
+    if isinstance(settings, KindSettings):
+        if type(settings) is not own_type:
+            raise ConfigError(
+                f"settings of type {type(settings).__name__} were given for kind {kind!r}, "
+                f"which takes {own_type.__name__}"
             )
-        return size
+        settings = settings.to_dict()
+    values = _without_stale_keys(own_type, (settings or {}) | values)
+    own = sorted(f.name for f in dataclasses.fields(own_type))
+    others = AdapterConfig.flat_fields()
+    unknown = sorted(k for k in values if k not in own and k not in others)
+    if unknown:
+        shared = [f.name for f in dataclasses.fields(AdapterConfig) if f.name != "settings"]
+        raise ConfigError(
+            f"unknown adapter config keys: {', '.join(unknown)} (known: {', '.join(shared)}; "
+            f"kind {kind!r} also takes: {', '.join(own) or 'nothing more'})"
+        )
+    foreign = sorted(k for k in values if k not in own)
+    if foreign:
+        where = "; ".join(f"`{k}` belongs to {_owners_of(k)}" for k in foreign)
+        raise ConfigError(
+            f"kind {kind!r} takes no {', '.join(f'`{k}`' for k in foreign)} ({where}); "
+            f"its own settings: {', '.join(own) or 'none'}"
+        )
+    return own_type.from_dict(values)
+
+
+def _owners_of(name: str) -> str:
+    kinds = [
+        k for k, cls in ADAPTER_KINDS.items() if name in {f.name for f in dataclasses.fields(cls.settings)}
+    ]
+    return "kind " + " and ".join(repr(k) for k in kinds)
+
+
+def _without_stale_keys(own_type: type[KindSettings], values: dict[str, Any]) -> dict[str, Any]:
+    """Drop another kind's settings left at their default: files written before kinds owned their
+    settings list every kind's (`groups: null` in an ssa file)."""
+    own = {f.name for f in dataclasses.fields(own_type)}
+    defaults = {name: field.default for name, (_, field) in AdapterConfig.flat_fields().items()}
+    return {k: v for k, v in values.items() if k in own or k not in defaults or v != defaults[k]}

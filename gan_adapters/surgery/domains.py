@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from gan_adapters.errors import AdapterStateError, ConfigError, MismatchError
-from gan_adapters.surgery.adapters import ADAPTER_KINDS, Adapter
+from gan_adapters.surgery.base import Adapter
+from gan_adapters.surgery.config import AdapterConfig
 from gan_adapters.surgery.inject import build_adapter, check_adapter_name, insert_adapters
 from gan_adapters.surgery.state import AdapterRecord, require_state, slots_of
 
@@ -126,10 +127,10 @@ def blend(model: nn.Module, weights: dict[str, float], name: str = "blend") -> n
     _check_sites(records)
     base = _target_record(records, model)
     # A point-wise blend needs a bias where any parent shifts (a scale/shift always may).
-    shifts = any(r.config.bias or not ADAPTER_KINDS[r.config.kind].pointwise for r in records.values())
+    shifts = any(_shifts(r.config) for r in records.values())
     config = dataclasses.replace(
         base.config,
-        bias=base.config.bias or (ADAPTER_KINDS[base.config.kind].pointwise and shifts),
+        **({"bias": True} if base.config.adapter_class.pointwise and shifts else {}),
         conditional=any(r.config.conditional for r in records.values()),
         blended_from={k: float(v) for k, v in weights.items()},
     )
@@ -140,6 +141,11 @@ def blend(model: nn.Module, weights: dict[str, float], name: str = "blend") -> n
             site = next(s for s in base.sites if s.id == slot.site_id)
             adapters[site.id] = _blended(build_adapter(config, site), parents, weights)
     return insert_adapters(model, config, base.discovery, name, adapters=adapters)
+
+
+def _shifts(config: AdapterConfig) -> bool:
+    """Whether adapters of `config` may hold a shift (a scale/shift always; a point-wise kind with a bias)."""
+    return not config.adapter_class.pointwise or getattr(config.settings, "bias", False)
 
 
 @contextmanager

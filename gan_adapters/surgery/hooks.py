@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_adapters.surgery.adapters import Adapter
+from gan_adapters.surgery.base import Adapter
 from gan_adapters.surgery.slots import SLOT_ATTRIBUTE, AdapterSlot, module_slot
 
 _BatchNorm = nn.modules.batchnorm._BatchNorm

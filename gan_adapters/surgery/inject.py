@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from gan_adapters.errors import AdapterStateError, ConfigError
-from gan_adapters.surgery.adapters import ADAPTER_KINDS, Adapter
+from gan_adapters.surgery.base import Adapter
 from gan_adapters.surgery.config import AdapterConfig
 from gan_adapters.surgery.hooks import attach_slot
 from gan_adapters.surgery.rewrite import path_depth, prepare_owner, rewrite_owner
@@ -84,9 +84,10 @@ def inject(
     """Insert identity-initialised adapters after every normalisation layer; freeze the rest.
 
     Modifies `model` in place and returns it, so `inject(model, kind="apgc", groups=8)` is
-    the whole call. `settings` are `AdapterConfig`'s fields: size `apgc` by exactly one of
-    `groups` (groups per layer), `group_size` (channels per group) or `ratio` (parameters against
-    `ssa`); `bias`, `conditional`, `train_norm`, `num_classes`; `route` picks how sites are found
+    the whole call. `settings` are `AdapterConfig`'s fields and the kind's own settings: size
+    `apgc` by exactly one of `groups` (groups per layer), `group_size` (channels per group) or
+    `ratio` (parameters against `ssa`); `bias` (apc, apgc), `num_classes` (cbn); `conditional`,
+    `train_norm`; `route` picks how sites are found
     (auto, fx, export, module); `fold` and `pointwise_impl` how adapters run after an eval-mode
     BatchNorm; `widths` gives the channel count of targeted layers that state none ({class name or
     path regex: C}). `targets`/`exclude` select layers (classes, class names, path regexes, or a
@@ -167,13 +168,10 @@ def insert_adapters(
 
 def build_adapter(config: AdapterConfig, site: Site) -> Adapter:
     """The adapter `config` asks for at one site (sizes are checked against its channels)."""
-    group_size = config.group_size_for(site.channels, site.id)
     conditional = config.conditional and site.condition_features is not None
-    adapter = ADAPTER_KINDS[config.kind](
+    adapter = config.adapter_class(
         site.channels,
-        group_size=group_size,
-        bias=config.bias,
-        num_classes=config.num_classes,
+        **config.settings.arguments(site.channels, site.id),
         condition_features=site.condition_features if conditional else None,
         condition_is_label=conditional and site.condition_is_label,
     )

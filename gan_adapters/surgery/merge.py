@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from gan_adapters.errors import AdapterStateError
-from gan_adapters.surgery.adapters import Adapter
+from gan_adapters.surgery.base import Adapter
 from gan_adapters.surgery.hooks import detach_slot, runs_torch_norm_forward
 from gan_adapters.surgery.manage import unload
 from gan_adapters.surgery.slots import AdapterSlot

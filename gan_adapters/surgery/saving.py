@@ -19,7 +19,7 @@ from torch import nn
 
 from gan_adapters.errors import AdapterFileError, ConfigError, MismatchError, SiteError
 from gan_adapters.files import write_atomically
-from gan_adapters.surgery.adapters import Adapter
+from gan_adapters.surgery.base import Adapter
 from gan_adapters.surgery.config import AdapterConfig
 from gan_adapters.surgery.inject import build_adapter, check_adapter_name, insert_adapters
 from gan_adapters.surgery.sites import find_norm_sites

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from gan_adapters.errors import AdapterStateError
-from gan_adapters.surgery.adapters import Adapter
+from gan_adapters.surgery.base import Adapter
 
 SLOT_ATTRIBUTE = "gan_adapters"
 """Child name of a module site's slot; every adapter state_dict key has a part starting so."""

@@ -55,6 +55,11 @@ def injection_state(model: nn.Module) -> InjectionState | None:
     return model.__dict__.get(STATE_ATTRIBUTE)
 
 
+def has_adapters(model: nn.Module) -> bool:
+    """Whether `inject` has put adapters into this model."""
+    return injection_state(model) is not None
+
+
 def require_state(model: nn.Module) -> InjectionState:
     """The injection state, or a clear error when the model has no adapters."""
     state = injection_state(model)

@@ -37,6 +37,8 @@ class AdapterSummary:
 
     adapter_name: str
     kind: str
+    settings: dict[str, Any]
+    """The kind's own settings (apgc: its size and bias; a registered kind's own)."""
     rows: list[SiteRow]
     adapter_parameters: int
     ssa_parameters: int
@@ -64,7 +66,8 @@ class AdapterSummary:
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(title=f"adapter {self.adapter_name!r} ({self.kind})", title_justify="left")
+        own = "".join(f", {k}={v}" for k, v in self.settings.items())
+        table = Table(title=f"adapter {self.adapter_name!r} ({self.kind}{own})", title_justify="left")
         for name in ("site", "layer", "channels", "group size", "groups", "parameters", "via"):
             numeric = name in ("channels", "group size", "groups", "parameters")
             table.add_column(name, justify="right" if numeric else "left", overflow="fold")
@@ -154,6 +157,7 @@ def summary(model: nn.Module, adapter_name: str | None = None) -> AdapterSummary
     return AdapterSummary(
         adapter_name=name,
         kind=record.config.kind,
+        settings={k: v for k, v in record.config.settings.to_dict().items() if v is not None},
         rows=rows,
         adapter_parameters=sum(r.parameters for r in rows),
         ssa_parameters=sum(2 * r.channels for r in rows),

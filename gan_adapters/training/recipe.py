@@ -125,7 +125,8 @@ class TrainConfig(Serialisable):
     consistency_weight: float = setting(0.0, minimum=0)
     """Weight of the cross-domain distance consistency (CDC, Ojha et al. 2021): the adapted generator
     keeps the source's pairwise similarities between samples (the source: the same model with its
-    adapters disabled), against collapse. Costs one more forward a step (supervised: two)."""
+    adapters disabled; under full fine-tuning a frozen copy), against collapse. Costs one more
+    forward a step (supervised: two)."""
     select_by: str | None = setting(None, choices=SELECTION_MEASURES)
     """Keep the best checkpoint as well as the last: every checkpoint's adapters are scored on the
     `validation` images by this measure (kid: lowest; the others: highest) and the best is copied
@@ -142,10 +143,6 @@ class TrainConfig(Serialisable):
                 "recon_weight",
                 "blends the supervised terms into the adversarial recipe; "
                 "the supervised recipe is all reconstruction",
-            )
-        if self.consistency_weight and self.method == "full":
-            raise SettingError(
-                "consistency_weight", "needs the source as a frozen copy under full fine-tuning: not yet"
             )
         if self.consistency_weight and self.batch_size < 3:
             raise SettingError(

@@ -16,7 +16,7 @@ from torch import nn
 from gan_adapters.errors import SettingError
 from gan_adapters.generators.registry import GeneratorBundle, load_generator
 from gan_adapters.images import make_grid, save_png
-from gan_adapters.training.consistency import with_consistency
+from gan_adapters.training.consistency import frozen_source, with_consistency
 from gan_adapters.training.critic import Critic
 from gan_adapters.training.data import ImageSet
 from gan_adapters.training.embedding import LearnedEmbedding, replace_class_embedding
@@ -42,20 +42,29 @@ class TrainState(nn.Module):
     """Everything that trains, in one module so Accelerate/DDP sees one set of gradients."""
 
     def __init__(
-        self, bundle: GeneratorBundle, latents: torch.Tensor, embedding: nn.Module | None, label: int | None
+        self,
+        bundle: GeneratorBundle,
+        latents: torch.Tensor,
+        embedding: nn.Module | None,
+        label: int | None,
+        source: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.generator = bundle.model
+        # CDC's frozen source under full fine-tuning: held in a tuple so it is no submodule (not
+        # trained, not saved, not wrapped by DDP); it follows the generator's device when used.
+        self._source = (source,) if source is not None else ()
         self.latents = nn.Parameter(latents)
         self.embedding = embedding
         self._inputs, self._standardise, self._label = bundle.forward_inputs, bundle.standardise, label
 
-    def images(self, codes: torch.Tensor) -> torch.Tensor:
-        """The generator's images for latents `codes` (under the run's class), in [-1, 1]."""
+    def images(self, codes: torch.Tensor, generator: nn.Module | None = None) -> torch.Tensor:
+        """The generator's (or `generator`'s) images for latents `codes` under the run's class, in [-1, 1]."""
         labels = (
             None if self._label is None else torch.full((codes.shape[0],), self._label, device=codes.device)
         )
-        return self._standardise(self.generator(*self._inputs(codes, labels)))
+        generator = self.generator if generator is None else generator
+        return self._standardise(generator(*self._inputs(codes, labels)))
 
     def forward(
         self,
@@ -74,7 +83,10 @@ class TrainState(nn.Module):
         codes = torch.cat(codes)
         first = 0 if z is None else z.shape[0]
         if consistency:
-            images, term = with_consistency(self.generator, self.images, codes, first)
+            source = self._source[0].to(codes.device) if self._source else None
+            images, term = with_consistency(
+                self.generator, lambda g, c: self.images(c, g), codes, first, source
+            )
         else:
             images, term = self.images(codes), None
         out = {"random": images[:first]} if z is not None else {}
@@ -158,7 +170,10 @@ class Session:
             bundle, config.channels_last, label, accelerator.autocast
         )  # before the optimizer and DDP
         images = fit_targets(bundle, output, data.images)
-        state = TrainState(bundle, latents, embedding, config.class_label)
+        source = (
+            frozen_source(bundle.model) if config.consistency_weight and config.method == "full" else None
+        )
+        state = TrainState(bundle, latents, embedding, config.class_label, source)
         state.latents.requires_grad_(config.reconstructs)  # DDP refuses parameters that get no gradient
         optimizer = _optimizer(config, state)
         decay, every = config.lr_decay, config.lr_decay_every
