@@ -256,6 +256,31 @@ def test_learning_rates_are_tuned_on_validation_images_and_recipes_are_rows(tmp_
     assert "| adversarial-ssa |" in (tmp_path / "out" / "results.md").read_text()
 
 
+def test_a_row_tuned_once_on_one_domain_trains_every_domain_at_its_rate(tmp_path):
+    real = small_real_set(tmp_path)
+    validation = tmp_path / "validation"
+    validation.mkdir()
+    for path in sorted(EMOJI.glob("*.png"))[40:48]:
+        Image.open(path).save(validation / path.name)
+    body = TUNED.format(data=EMOJI, real=real, validation=validation)
+    second = f'[[domains]]\nname = "faces-untuned"\ndata = "{EMOJI}"\nreal = "{real}"\n\n[[methods]]'
+    body = body.replace("[[methods]]", second, 1).replace(
+        "samples = 6\n", 'samples = 6\ndomain = "faces"\n', 1
+    )
+    recipe = tmp_path / "sweep.toml"
+    recipe.write_text(body)
+    config = SweepConfig.from_toml(recipe)
+    rows = run_sweep(config, tmp_path / "out", evaluator=Evaluator(cache=tmp_path / "cache"), trust_code=True)
+    tuning = list(csv.DictReader((tmp_path / "out" / "tuning.csv").open()))
+    assert {r["domain"] for r in tuning} == {"faces"}, "only the named domain tunes"
+    chosen = next(r for r in tuning if r["chosen"] == "yes" and r["method"] == "ssa")
+    assert {r["domain"] for r in rows} == {"faces", "faces-untuned"}
+    assert all(r["lr"] == chosen["lr"] for r in rows if r["method"] == "ssa"), "one rate a row"
+    recipe.write_text(body.replace('domain = "faces"', 'domain = "nope"'))
+    with pytest.raises(ga.ConfigError, match="domain = 'nope' is none of the sweep's domains: faces"):
+        SweepConfig.from_toml(recipe)
+
+
 def test_degenerate_cells_are_flagged_in_the_table_and_the_plot(tmp_path):
     from gan_adapters.evaluation.metrics import score
     from gan_adapters.evaluation.results import plot_results, results_table

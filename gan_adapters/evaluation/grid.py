@@ -103,6 +103,13 @@ class Tuning(Serialisable):
     steps: int | None = None
     """Steps per tuning run; None: half the base recipe's."""
     samples: int = 50
+    domain: str | None = None
+    """Tune each row once, on this domain's validation images, and use its rates for every domain
+    (a row's rate, as the field's tables tune); None: every domain tunes its own."""
+
+    def tuned(self, domains: list[Domain]) -> list[Domain]:
+        """The domains whose validation images tune the rates."""
+        return [d for d in domains if self.domain in (None, d.name)]
 
 
 @dataclass
@@ -152,10 +159,15 @@ class SweepConfig:
             raise ConfigError(f"[grid] order must be one of {', '.join(ORDERS)}, got {config.order!r}")
         if not config.domains or not config.methods:
             raise ConfigError(f"{path} needs at least one [[domains]] and one [[methods]] entry")
+        names = [d.name for d in config.domains]
+        if config.tuning.domain is not None and config.tuning.domain not in names:
+            raise ConfigError(
+                f"[tuning] domain = {config.tuning.domain!r} is none of the sweep's domains: {', '.join(names)}"
+            )
         for method in config.methods:
-            if method.lrs and any(d.validation is None for d in config.domains):
+            if method.lrs and any(d.validation is None for d in config.tuning.tuned(config.domains)):
                 raise ConfigError(
-                    f"method {method.label!r} tunes lrs: every domain needs validation = FOLDER"
+                    f"method {method.label!r} tunes lrs: every domain that tunes needs validation = FOLDER"
                 )
         return config
 

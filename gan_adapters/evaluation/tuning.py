@@ -22,7 +22,7 @@ def tuning_runs(config: SweepConfig) -> list[tuple[str, object, object, float]]:
     """(name, domain, method, lr) of every tuning run, in order."""
     return [
         (f"tune-{slug(domain.name)}-{slug(method.label)}-lr{lr:g}", domain, method, lr)
-        for domain in config.domains
+        for domain in config.tuning.tuned(config.domains)
         for method in config.methods
         for lr in method.lrs or []
     ]
@@ -66,4 +66,6 @@ def tune_learning_rates(
             row["chosen"] = "yes" if row is best else ""
         chosen[key] = float(best["lr"])
     write_results(out / "tuning.csv", rows, TUNING_COLUMNS)
+    if config.tuning.domain is not None:  # one row's rate for every domain
+        chosen = {(d.name, m): lr for d in config.domains for (_, m), lr in chosen.items()}
     return chosen
