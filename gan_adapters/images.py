@@ -33,6 +33,23 @@ def make_grid(images: torch.Tensor, columns: int = 8, padding: int = 2) -> Image
     return Image.fromarray(canvas)
 
 
+def labelled_rows(rows: dict[str, torch.Tensor], scale: int = 2, padding: int = 2) -> Image.Image:
+    """One row of images per label ({label: (N, 3, H, W) in [-1, 1]}), the label written to its
+    left, enlarged `scale` times (nearest) so that small images can be looked at."""
+    from PIL import ImageDraw
+
+    grids = [make_grid(images, columns=images.shape[0], padding=padding) for images in rows.values()]
+    grids = [g.resize((g.width * scale, g.height * scale), Image.NEAREST) for g in grids]
+    margin = 8 + 6 * max(len(label) for label in rows)
+    canvas = Image.new("RGB", (margin + max(g.width for g in grids), sum(g.height for g in grids)), "white")
+    draw, top = ImageDraw.Draw(canvas), 0
+    for label, grid in zip(rows, grids, strict=True):
+        canvas.paste(grid, (margin, top))
+        draw.text((4, top + grid.height // 2 - 5), label, fill="black")
+        top += grid.height
+    return canvas
+
+
 def save_png(image: Image.Image, path: Path) -> Path:
     """Write a PNG atomically (a reader never sees half an image)."""
     write_atomically(path, lambda tmp: image.save(tmp, format="PNG"))

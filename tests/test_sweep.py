@@ -254,6 +254,10 @@ def test_learning_rates_are_tuned_on_validation_images_and_recipes_are_rows(tmp_
     for row in rows:  # the flag follows the measured spread (a random tiny generator is often uniform)
         assert (float(row["spread"]) < DEGENERATE_SPREAD) == bool(row["degenerate"]), row
     assert "| adversarial-ssa |" in (tmp_path / "out" / "results.md").read_text()
+    assert "| adversarial-ssa |" in (tmp_path / "out" / "yardstick.md").read_text()
+    grid = Image.open(tmp_path / "out" / "samples-per-row-faces.png")
+    size = ga.load_run(tmp_path / "out" / "cells" / rows[0]["cell"], trust_code=True).bundle.image_size
+    assert grid.height == 2 * 2 * (size + 4), "a row of samples per method, drawn twice as large"
 
 
 def test_a_row_tuned_once_on_one_domain_trains_every_domain_at_its_rate(tmp_path):

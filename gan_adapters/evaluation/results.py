@@ -68,7 +68,8 @@ def write_results(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ..
     write_atomically(path, write)
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
     mean = sum(values) / len(values)
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
     return mean, std
@@ -82,8 +83,8 @@ def aggregate(rows: list[dict[str, str]]) -> dict[tuple[str, str, int], dict[str
         groups.setdefault((row["domain"], row["method"], int(row["images"])), []).append(row)
     table = {}
     for key, members in groups.items():
-        kid_mean, kid_std = _mean_std([1000 * float(r["kid"]) for r in members])
-        kmmd_mean, kmmd_std = _mean_std([float(r["kmmd"]) for r in members])
+        kid_mean, kid_std = mean_std([1000 * float(r["kid"]) for r in members])
+        kmmd_mean, kmmd_std = mean_std([float(r["kmmd"]) for r in members])
         table[key] = {
             "kid": kid_mean,
             "kid_std": kid_std,

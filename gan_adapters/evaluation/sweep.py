@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from gan_adapters.adapted.run import load_run
 from gan_adapters.errors import ConfigError
 from gan_adapters.evaluation.cells import (
     LOCK_FILE,
@@ -26,7 +27,8 @@ from gan_adapters.evaluation.evaluator import Evaluator
 from gan_adapters.evaluation.grid import SweepConfig
 from gan_adapters.evaluation.results import plot_results, read_results, results_table, write_results
 from gan_adapters.evaluation.tuning import tune_learning_rates
-from gan_adapters.files import inside, write_text_atomically
+from gan_adapters.evaluation.yardstick import plot_fidelity_diversity, samples_per_row, yardstick_table
+from gan_adapters.files import inside, slug, write_text_atomically
 from gan_adapters.generators.registry import refuse_untrusted_code
 
 
@@ -96,6 +98,8 @@ def run_sweep(
         durations.append(time.monotonic() - started)
         if on_cell:
             on_cell(index, len(cells), name, "done")
+    if stage != "train":
+        _write_samples(config, out, trust_code)
     return _write_tables(out, cells)
 
 
@@ -169,4 +173,19 @@ def _write_tables(out: Path, cells: list) -> list[dict[str, str]]:
     if rows:
         write_text_atomically(out / "results.md", results_table(rows))
         plot_results(rows, out / "results.png")
+        write_text_atomically(out / "yardstick.md", yardstick_table(rows))
+        plot_fidelity_diversity(rows, out / "fidelity-diversity.png")
     return rows
+
+
+def _write_samples(config: SweepConfig, out: Path, trust_code: bool) -> None:
+    """samples-per-row-DOMAIN.png: per domain, 8 samples of each row's scored cell at the smallest
+    training set and the first seed (the same latents for every row)."""
+    images, seed = min(config.images), min(config.seeds)
+    for domain in config.domains:
+        runs = {}
+        for method in config.methods:
+            folder = out / "cells" / cell_name(domain, method, images, seed)
+            if read_result(folder) is not None:
+                runs[method.label] = load_run(folder, trust_code=trust_code)
+        samples_per_row(runs, out / f"samples-per-row-{slug(domain.name)}.png")
