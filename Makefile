@@ -40,7 +40,7 @@ FACES_RUN := demo-out/emoji-faces
 # The embedded default: the shipped class-conditional emoji source adapted, on the CPU, to 25 emoji
 # of a subgroup it never saw (the research's setting).
 demo: $(STAMP)
-	$(BIN)/gan-adapters inspect cdcgan-emoji-32 --kind apgc --ratio 8
+	$(BIN)/gan-adapters inspect cdcgan-emoji-32-projected --kind apgc --ratio 8
 	$(BIN)/gan-adapters finetune recipes/demo-emoji-source.toml --out $(DEMO_RUN) --overwrite
 	$(BIN)/gan-adapters sample $(DEMO_RUN) -n 32 --compare
 	$(BIN)/gan-adapters interpolate $(DEMO_RUN) --frames 12

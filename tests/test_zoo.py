@@ -226,18 +226,23 @@ def test_standing_statistics_give_the_eval_generator_its_own_batch_statistics():
     assert (own - batch_stats).abs().mean() < 0.25 * (stale - batch_stats).abs().mean()
 
 
-def test_the_shipped_source_loads_offline_by_name_with_its_card():
+@pytest.mark.parametrize("name", ["cdcgan-emoji-32", "cdcgan-emoji-32-projected"])
+def test_the_shipped_sources_load_offline_by_name_with_their_cards(name):
     from gan_adapters.generators.sources import WEIGHTS
 
-    path = WEIGHTS / "cdcgan-emoji-32.safetensors"
+    path = WEIGHTS / f"{name}.safetensors"
     assert path.stat().st_size <= 10 * 2**20, "at most 10 MB inside the package"
-    bundle = ga.load_generator("cdcgan-emoji-32")
+    bundle = ga.load_generator(name)
     assert (bundle.num_classes, bundle.image_size, bundle.latent_shape) == (96, 32, (128,))
     _, card = load_generator_file(path)
     assert card["architecture"] == "cdcgan" and len(card["classes"]) == 96 and card["images"] == 3529
     assert not {"animal-mammal", "food-prepared", "face-concerned"} & set(card["classes"]), "held out"
     assert card["steps"] >= 10_000 and card["train_seconds"] > 0 and "Apache-2.0" in card["licence"]
     assert math.isfinite(card["report"]["kid_x1000"]) and math.isfinite(card["report"]["fid"])
+    if name.endswith("projected"):  # the card of the default source holds every measure of issue #27
+        assert card["config"]["discriminator"] == "projected"
+        assert all(0 <= card["report"][m] <= 1 for m in ("precision", "recall", "coverage"))
+        assert math.isfinite(card["report"]["density"]) and card["report"]["generated"] >= 1000
     with torch.no_grad():
         images = bundle.model(*bundle.forward_inputs(torch.randn(4, 128), torch.tensor([0, 10, 50, 95])))
     assert images.shape == (4, 3, 32, 32) and images.std() > 0.1, "real samples, not a constant"
@@ -245,7 +250,7 @@ def test_the_shipped_source_loads_offline_by_name_with_its_card():
 
 @pytest.mark.parametrize("options", every_kind(ratio=8), ids=str)
 def test_every_kind_is_the_identity_at_init_on_the_shipped_source(options):
-    bundle = ga.load_generator("cdcgan-emoji-32")
+    bundle = ga.load_generator("cdcgan-emoji-32-projected")
     z, labels = torch.randn(3, 128), torch.tensor([1, 40, 90])
     with torch.no_grad():
         before = bundle.model(z, labels)
