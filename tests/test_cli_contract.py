@@ -88,3 +88,21 @@ def test_a_bad_option_value_is_one_line_exit_2_and_creates_nothing(
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert flag in lines[0] and "Traceback" not in err
     assert list(tmp_path.iterdir()) == [], "a refused command creates nothing"
+
+
+def test_after_ctrl_c_the_hint_is_a_command_that_runs():
+    """finetune and pretrain go on with --resume; a sweep, which takes no such flag, with itself."""
+    from gan_adapters.cli.app import resume_hint
+
+    message = (
+        "stopped by Ctrl-C after step 4 of 8; run/checkpoint.pt holds step 4: `resume` goes on from there"
+    )
+    finetune = resume_hint(message, ["finetune", "r.toml", "-o", "run", "--overwrite"])
+    assert (
+        finetune.endswith("gan-adapters finetune r.toml -o run --resume") and "--resume goes on" in finetune
+    )
+    sweep = resume_hint(message, ["sweep", "r.toml", "-o", "out"])
+    assert sweep == (
+        "stopped by Ctrl-C after step 4 of 8; the same command goes on from there:\n"
+        "  gan-adapters sweep r.toml -o out"
+    )

@@ -233,10 +233,7 @@ def main(args: list[str] | None = None) -> None:
             _refuse(exc.format_message().replace("Value error, ", "") + " (see --help)", args)
         raise SystemExit(2) from None
     except RunInterruptedError as exc:
-        again = [a for a in args if a != "--overwrite"] + ([] if "--resume" in args else ["--resume"])
-        err_console.print(
-            f"{in_cli_terms(str(exc))}:\n  gan-adapters {shlex.join(again)}", highlight=False, soft_wrap=True
-        )
+        err_console.print(resume_hint(str(exc), args), highlight=False, soft_wrap=True)
         raise SystemExit(130) from None
     except GanAdaptersError as exc:
         _refuse(in_cli_terms(_flagged(exc)), args)
@@ -248,6 +245,18 @@ def main(args: list[str] | None = None) -> None:
         err_console.print("interrupted", highlight=False)
         raise SystemExit(130) from None
     raise SystemExit(code or 0)
+
+
+def resume_hint(message: str, args: list[str]) -> str:
+    """What to run after Ctrl-C: the same command with --resume where the command takes it
+    (finetune, pretrain), else the same command (a sweep skips finished cells, resumes the cut one)."""
+    command = typer.main.get_command(app).commands.get(args[0]) if args else None
+    takes_resume = command is not None and any("--resume" in p.opts for p in command.params)
+    if not takes_resume:
+        head = message.split(";")[0]
+        return f"{head}; the same command goes on from there:\n  gan-adapters {shlex.join(args)}"
+    again = [a for a in args if a != "--overwrite"] + ([] if "--resume" in args else ["--resume"])
+    return f"{in_cli_terms(message)}:\n  gan-adapters {shlex.join(again)}"
 
 
 def _flagged(exc: GanAdaptersError) -> str:
