@@ -233,12 +233,17 @@ kid_subsets = 5
 """
 
 
-def test_learning_rates_are_tuned_on_validation_images_and_recipes_are_rows(tmp_path):
-    real = small_real_set(tmp_path)
+def validation_set(tmp_path: Path) -> Path:
+    """8 emoji the training folder's first images never include, as a validation folder."""
     validation = tmp_path / "validation"
     validation.mkdir()
     for path in sorted(EMOJI.glob("*.png"))[40:48]:
         Image.open(path).save(validation / path.name)
+    return validation
+
+
+def test_learning_rates_are_tuned_on_validation_images_and_recipes_are_rows(tmp_path):
+    real, validation = small_real_set(tmp_path), validation_set(tmp_path)
     recipe = tmp_path / "sweep.toml"
     recipe.write_text(TUNED.format(data=EMOJI, real=real, validation=validation))
     config = SweepConfig.from_toml(recipe)
@@ -261,11 +266,7 @@ def test_learning_rates_are_tuned_on_validation_images_and_recipes_are_rows(tmp_
 
 
 def test_a_row_tuned_once_on_one_domain_trains_every_domain_at_its_rate(tmp_path):
-    real = small_real_set(tmp_path)
-    validation = tmp_path / "validation"
-    validation.mkdir()
-    for path in sorted(EMOJI.glob("*.png"))[40:48]:
-        Image.open(path).save(validation / path.name)
+    real, validation = small_real_set(tmp_path), validation_set(tmp_path)
     body = TUNED.format(data=EMOJI, real=real, validation=validation)
     second = f'[[domains]]\nname = "faces-untuned"\ndata = "{EMOJI}"\nreal = "{real}"\n\n[[methods]]'
     body = body.replace("[[methods]]", second, 1).replace(

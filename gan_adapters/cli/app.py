@@ -193,7 +193,8 @@ def keyword_flags() -> dict[str, str]:
 def in_cli_terms(message: str) -> str:
     """An error message in the command line's terms: a key the library names as `key` becomes its
     flag, and keywords (`targets=`) become flags (`-t/--target`)."""
-    message = re.sub(r"`(\w+)`", lambda m: option_flags().get(m.group(1), m.group(0)), message)
+    flags = option_flags()
+    message = re.sub(r"`(\w+)`", lambda m: flags.get(m.group(1), m.group(0)), message)
     for keyword, flag in keyword_flags().items():
         message = re.sub(rf"(?<![\w.]){re.escape(keyword)}(?=[\w'\"\[(-])", flag + " ", message)
         message = re.sub(rf"(?<![\w.]){re.escape(keyword)}", flag, message)

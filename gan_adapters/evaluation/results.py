@@ -130,9 +130,8 @@ def results_table(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def plot_results(rows: list[dict[str, str]], path: Path) -> Path | None:
-    """KID and KMMD against the parameter ratio (log scale), one line per recipe and training-set
-    size; degenerate cells are red crosses."""
+def pyplot() -> Any:
+    """matplotlib.pyplot on the file-only Agg backend, or None (with a warning) when it is missing."""
     try:
         import matplotlib
 
@@ -140,6 +139,15 @@ def plot_results(rows: list[dict[str, str]], path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         log.warning("matplotlib is not installed: no plot (pip install matplotlib)")
+        return None
+    return plt
+
+
+def plot_results(rows: list[dict[str, str]], path: Path) -> Path | None:
+    """KID and KMMD against the parameter ratio (log scale), one line per recipe and training-set
+    size; degenerate cells are red crosses."""
+    plt = pyplot()
+    if plt is None:
         return None
     table = aggregate(rows)
     domains = list(dict.fromkeys(r["domain"] for r in rows))

@@ -8,17 +8,14 @@ std. `sweep` writes `yardstick.md`, `fidelity-diversity.png` and `samples-per-ro
 
 from __future__ import annotations
 
-import logging
 import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from gan_adapters.evaluation.results import mean_std
+from gan_adapters.evaluation.results import mean_std, pyplot
 from gan_adapters.images import labelled_rows, save_png
-
-log = logging.getLogger(__name__)
 
 MEASURES = (
     ("kid", "KID x1000", 1000.0),
@@ -90,13 +87,8 @@ def yardstick_table(rows: list[dict[str, str]]) -> str:
 def plot_fidelity_diversity(rows: list[dict[str, str]], path: Path) -> Path | None:
     """Per domain and training-set size: precision (fidelity) against recall and against the
     intra-cluster diversity (diversity), a point per method with its spread over seeds."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log.warning("matplotlib is not installed: no plot (pip install matplotlib)")
+    plt = pyplot()
+    if plt is None:
         return None
     table = summarise(rows)
     panels = list(dict.fromkeys((d, n) for d, n, _ in table))
