@@ -61,13 +61,14 @@ def finished_training(folder: Path, steps: int) -> RunResult | None:
     return None
 
 
-def train_cell(train_config: TrainConfig, folder: Path, on_step=None) -> RunResult:
-    """Train the cell, resume it if interrupted, or take a run that finished but was not scored."""
-    done = finished_training(folder, train_config.steps)
+def train_cell(train_config: TrainConfig, folder: Path, on_step=None, *, fresh: bool = False) -> RunResult:
+    """Train the cell, resume it if interrupted, or take a run that finished but was not scored;
+    `fresh`: start over, whatever the folder holds."""
+    done = None if fresh else finished_training(folder, train_config.steps)
     if done is not None:
         return done
     paths = RunPaths(folder)
-    resume = paths.has_checkpoint()
+    resume = paths.has_checkpoint() and not fresh
     return train(train_config, folder, resume=resume, overwrite=not resume, on_step=on_step)
 
 
@@ -88,11 +89,14 @@ def run_cell(
     row: dict[str, Any],
     on_step=None,
     trust_code: bool = False,
+    *,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """Train (resuming an interrupted run) and score one cell, write its result.json, release its
     lock; `row` holds the cell's own columns, the measured ones are added. `real` is a folder, or
-    (folder, how many of its first images to leave out) as `Domain.scored_set` gives."""
-    result = train_cell(train_config, folder, on_step)
+    (folder, how many of its first images to leave out) as `Domain.scored_set` gives. `fresh`
+    trains from scratch (see `train_cell`)."""
+    result = train_cell(train_config, folder, on_step, fresh=fresh)
     run = load_run(folder, trust_code=trust_code)
     real_folder, leave_out = (real, 0) if isinstance(real, str) else real
     scores = evaluator.score_adapted(run, real_folder, eval_config, leave_out)

@@ -8,6 +8,7 @@ training settings they change), a `[grid]` of `images` and `seeds`, `[tuning]` a
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,13 @@ def count_images(folder: str) -> int:
     return sum(1 for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-ORDERS = ("by-domain", "by-seed")
+ORDERS = {
+    "by-domain": ("domain", "images", "seed", "method"),
+    "by-seed": ("seed", "domain", "images", "method"),
+    "by-size": ("images", "seed", "domain", "method"),
+}
+"""How each `[grid] order` nests the grid's axes, outermost first (the method is always innermost,
+so a table's rows for one cell of the others finish together)."""
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)} - {"adapter", "data", "images", "seed"}
 
 
@@ -184,20 +191,10 @@ class SweepConfig:
     def cells(self) -> list[tuple[Domain, Method, int, int]]:
         """Every (domain, method, images, seed) that can be scored, in the order they run."""
         left_out = {(d.name, n) for d, n, _ in self.unscorable()}
-        if self.order == "by-seed":
-            cells = [
-                (d, m, n, s)
-                for s in self.seeds
-                for d in self.domains
-                for n in self.images
-                for m in self.methods
-            ]
-        else:
-            cells = [
-                (d, m, n, s)
-                for d in self.domains
-                for n in self.images
-                for s in self.seeds
-                for m in self.methods
-            ]
+        axes = {"domain": self.domains, "method": self.methods, "images": self.images, "seed": self.seeds}
+        nesting = ORDERS[self.order]
+        cells = []
+        for values in itertools.product(*(axes[axis] for axis in nesting)):
+            at = dict(zip(nesting, values, strict=True))
+            cells.append((at["domain"], at["method"], at["images"], at["seed"]))
         return [c for c in cells if (c[0].name, c[2]) not in left_out]

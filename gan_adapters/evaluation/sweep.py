@@ -30,6 +30,7 @@ from gan_adapters.evaluation.tuning import tune_learning_rates
 from gan_adapters.evaluation.yardstick import plot_fidelity_diversity, samples_per_row, yardstick_table
 from gan_adapters.files import inside, slug, write_text_atomically
 from gan_adapters.generators.registry import refuse_untrusted_code
+from gan_adapters.training.recipe import TrainConfig
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -81,7 +82,9 @@ def run_sweep(
     cells = config.cells()
     for index, cell in enumerate(cells):
         name, folder = cell_name(*cell), inside(out, "cells", cell_name(*cell))
-        status = _status(config, cell, folder, index % shard[1] == shard[0], stage)
+        lr = chosen.get((cell[0].name, cell[1].label))
+        train_config = cell_config(config, *cell, **({"lr": lr} if lr is not None else {}))
+        status = _status(train_config, folder, index % shard[1] == shard[0], stage)
         if status == "train" and time_limit is not None and durations:
             status = "time" if time.monotonic() - began + statistics.mean(durations) > time_limit else status
         if status == "train" and not claim(folder):
@@ -91,8 +94,7 @@ def run_sweep(
         if status != "train":
             continue
         started = time.monotonic()
-        lr = None if stage == "train" else chosen.get((cell[0].name, cell[1].label))
-        _run_one(config, cell, folder, stage, lr, evaluator, on_step, trust_code)
+        _run_one(config, cell, folder, stage, train_config, evaluator, on_step, trust_code)
         if stage != "train":
             _write_tables(out, cells)
         durations.append(time.monotonic() - started)
@@ -108,14 +110,14 @@ def _run_one(
     cell: tuple,
     folder: Path,
     stage: str,
-    lr: float | None,
+    train_config: TrainConfig,
     evaluator: Evaluator | None,
     on_step,
     trust_code: bool,
 ) -> None:
     """Train one claimed cell (and score it, unless this is the train stage); release its lock."""
     domain, method, images, seed = cell
-    train_config = cell_config(config, *cell, **({"lr": lr} if lr is not None else {}))
+    fresh = _stale(folder, train_config.lr)  # its old result stays until the new one replaces it
     if stage == "train":
         train_cell(train_config, folder, on_step)
         (folder / LOCK_FILE).unlink(missing_ok=True)
@@ -129,7 +131,15 @@ def _run_one(
         "seed": seed,
     }
     run_cell(
-        train_config, folder, domain.scored_set(images), evaluator, config.eval, row, on_step, trust_code
+        train_config,
+        folder,
+        domain.scored_set(images),
+        evaluator,
+        config.eval,
+        row,
+        on_step,
+        trust_code,
+        fresh=fresh,
     )
 
 
@@ -144,16 +154,24 @@ def _check_stage(config: SweepConfig, stage: str) -> None:
         )
 
 
-def _status(config: SweepConfig, cell: tuple, folder: Path, mine: bool, stage: str) -> str:
-    """What this process does with a cell before claiming it: 'skip', 'untrained' or 'train'."""
-    if not mine or read_result(folder) is not None:
+def _status(train_config: TrainConfig, folder: Path, mine: bool, stage: str) -> str:
+    """What this process does with a cell before claiming it: 'skip', 'untrained' or 'train'
+    (a cell scored at another learning rate than the one it would train at now is trained again)."""
+    if not mine or (read_result(folder) is not None and not _stale(folder, train_config.lr)):
         return "skip"
-    trained = finished_training(folder, cell_config(config, *cell).steps) is not None
+    trained = finished_training(folder, train_config.steps) is not None
     if stage == "train" and trained:
         return "skip"
     if stage == "score" and not trained:
         return "untrained"
     return "train"
+
+
+def _stale(folder: Path, lr: float) -> bool:
+    """Whether the cell's result was trained at another rate than `lr` (the recipe's rates changed
+    since, and tuning now chooses differently): its row would mix two tunings."""
+    result = read_result(folder)
+    return result is not None and result.get("lr") != f"{lr:g}"
 
 
 def trained_cells(config: SweepConfig, out: str | Path) -> list[tuple]:
