@@ -386,6 +386,53 @@ def test_a_gpu_window_trains_within_its_time_and_the_cpu_scores_later(tmp_path):
         run_sweep(config, tmp_path / "tuned", stage="train", trust_code=True)
 
 
+def test_a_cell_scored_at_another_rate_than_it_would_train_at_now_is_trained_again(tmp_path):
+    """Widening a row's rate grid can change the rate tuning picks; a cell kept from before would
+    mix two tunings in one row, so it trains again, and the cells still at their rate are kept."""
+    recipe = tmp_path / "sweep.toml"
+    recipe.write_text(
+        SWEEP.replace("seeds = [0, 1]", "seeds = [0]").format(data=EMOJI, real=small_real_set(tmp_path))
+    )
+    config, out, seen = SweepConfig.from_toml(recipe), tmp_path / "out", []
+    evaluator = Evaluator(PooledPixels(), cache=None)
+    first = run_sweep(config, out, evaluator=evaluator, trust_code=True)
+    assert [r["lr"] for r in first] == ["0.005", "0.01"]
+    kept = out / "cells" / "faces-apgc-ratio2-n6-s0" / "adapters.safetensors"
+    stamp = kept.stat().st_mtime_ns
+    config.methods[0].train["lr"] = 2e-3  # the ssa row's rate changed since its cell ran
+    rows = run_sweep(
+        config,
+        out,
+        evaluator=evaluator,
+        on_cell=lambda i, n, name, status: seen.append(status),
+        trust_code=True,
+    )
+    assert seen == ["train", "done", "skip"]
+    assert [r["lr"] for r in rows] == ["0.002", "0.01"]
+    assert "lr = 0.002" in (out / "cells" / "faces-ssa-n6-s0" / "config.toml").read_text()
+    assert kept.stat().st_mtime_ns == stamp, "a cell at its rate is not trained again"
+
+
+def test_by_size_runs_the_first_training_set_size_for_every_seed_and_domain_first(tmp_path):
+    recipe = tmp_path / "sweep.toml"
+    body = SWEEP.format(data=EMOJI, real=EMOJI).replace("images = [6]", "images = [6, 8]")
+    second = f'[[domains]]\nname = "more"\ndata = "{EMOJI}"\n\n[[methods]]'
+    recipe.write_text(body.replace("[[methods]]", second, 1).replace("[grid]", '[grid]\norder = "by-size"'))
+    config = SweepConfig.from_toml(recipe)
+    cells = [(d.name, m.label, n, s) for d, m, n, s in config.cells()]
+    assert len(cells) == 2 * 2 * 2 * 2 and len(set(cells)) == len(cells)
+    assert [n for _, _, n, _ in cells] == [6] * 8 + [8] * 8, "every 6-image cell before any 8-image one"
+    assert cells[:4] == [
+        ("faces", "ssa", 6, 0),
+        ("faces", "apgc-ratio2", 6, 0),
+        ("more", "ssa", 6, 0),
+        ("more", "apgc-ratio2", 6, 0),
+    ], "within a size: seed, then domain, then the rows"
+    recipe.write_text(recipe.read_text().replace("by-size", "by-luck"))
+    with pytest.raises(ga.ConfigError, match="order must be one of by-domain, by-seed, by-size"):
+        SweepConfig.from_toml(recipe)
+
+
 def test_the_research_recipe_on_the_shipped_source_dry_runs_two_cells(tmp_path):
     """recipes/research-emoji-cdcgan-cpu.toml as written (a toy source in place of the shipped
     weights, 2 steps): its domains resolve, the 25-image face-concerned cells are left out as
