@@ -110,10 +110,11 @@ def plot_fidelity_diversity(rows: list[dict[str, str]], path: Path) -> Path | No
             axis.set_ylabel("precision (fidelity, higher is better)")
             axis.set_title(f"{domain}, {images} images")
             axis.grid(alpha=0.3)
-        row_axes[1].legend(fontsize=7, loc="best")
+    # One legend beside the top row, outside the points; markers large enough to tell apart.
+    axes[0][1].legend(fontsize=8, markerscale=1.4, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)
     return path
 
