@@ -119,21 +119,21 @@ class ConfigCommand:
         return self.command(*args, **{self.into: chosen}, **kwargs)
 
 
-def with_config_options(
-    cls: type,
-    names: Iterable[str] | Callable[[], dict[str, Any]],
-    into: str,
-    extra: dict[str, Any] | None = None,
+def with_options(
+    options: Callable[[], dict[str, Any]], into: str
 ) -> Callable[[Callable[..., None]], ConfigCommand]:
-    """Give a typer command an option per field of `cls` in `names` (or the options a callable
-    makes when the command line is built) and the `extra` hand-made ones; it receives those the user
-    gave as `into: dict` (field name -> value)."""
-    fixed = None if callable(names) else {name: config_option(cls, name) for name in names}
-
-    def options() -> dict[str, Any]:
-        return (fixed if fixed is not None else names()) | (extra or {})
-
+    """Give a typer command the options `options()` makes when its command line is built (so a
+    kind registered later brings its flags); it receives those the user gave as `into: dict`."""
     return lambda command: ConfigCommand(command, options, into)
+
+
+def with_config_options(
+    cls: type, names: Iterable[str], into: str, extra: dict[str, Any] | None = None
+) -> Callable[[Callable[..., None]], ConfigCommand]:
+    """Give a typer command an option per field of `cls` in `names` and the `extra` hand-made
+    ones; it receives those the user gave as `into: dict` (field name -> value)."""
+    fixed = {name: config_option(cls, name) for name in names} | (extra or {})
+    return with_options(lambda: fixed, into)
 
 
 def build_config(cls: type, base: dict[str, Any], given: dict[str, Any]) -> Any:

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import Progress
 
-from gan_adapters.cli.config_options import build_config, config_option, ranged, with_config_options
+from gan_adapters.cli.config_options import build_config, config_option, ranged, with_options
 from gan_adapters.errors import ConfigError
 from gan_adapters.surgery import ADAPTER_KINDS, AdapterConfig
 
@@ -86,7 +86,7 @@ def adapter_options() -> dict[str, Any]:
     return kind | own | shared | {"widths": Widths}
 
 
-with_adapter_options = with_config_options(AdapterConfig, adapter_options, "adapter_options")
+with_adapter_options = with_options(adapter_options, "adapter_options")
 """Give a typer command the adapter options; it receives those the user gave as
 `adapter_options: dict` (field name -> value), to apply with `apply_adapter_options`."""
 
