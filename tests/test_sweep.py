@@ -158,6 +158,19 @@ def test_eval_command_on_a_run_and_on_folders(tmp_path):
     assert scores["kid"] > 10 * abs(same_scores["kid"])
 
 
+def test_eval_unseen_scores_only_the_images_a_run_did_not_train_on(tmp_path):
+    run = train(tiny_config(steps=3, images=40), tmp_path / "run").paths.root
+    evaluator, config = Evaluator(PooledPixels(), cache=None), EvalConfig(samples=8, kid_subsets=5)
+    whole = evaluator.score_run(run, EMOJI, config, trust_code=True)
+    unseen = evaluator.score_run(run, EMOJI, config, trust_code=True, unseen=True)
+    assert whole.real == len(list(EMOJI.glob("*.png"))) and unseen.real == whole.real - 40
+    with pytest.raises(ga.ConfigError, match="the run trained on .*emoji-faces, not on .*real"):
+        evaluator.score_run(run, small_real_set(tmp_path), config, trust_code=True, unseen=True)
+    refused = cli("eval", str(EMOJI), str(EMOJI), "--unseen")
+    assert refused.returncode == 2 and "is not a run folder" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_cached_real_features_are_reused(tmp_path):
     calls = []
 

@@ -17,6 +17,7 @@ from gan_adapters.cli.options import (
     configure_logging,
     console,
 )
+from gan_adapters.errors import ConfigError
 from gan_adapters.evaluation.evaluator import EvalConfig
 
 EVAL_FIELDS = ("samples", "prior", "sigma", "truncation", "seed", "kid_subsets", "kmmd_bandwidth")
@@ -38,6 +39,14 @@ def evaluate(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the scores here.", show_default="RUN/eval.json")
     ] = None,
+    unseen: Annotated[
+        bool,
+        typer.Option(
+            "--unseen",
+            help="Score against the images of REAL the run did not train on: REAL is the run's own data "
+            "folder and its first IMAGES by name (those training took) are left out.",
+        ),
+    ] = False,
     trust_code: TrustCode = False,
     verbose: Verbose = False,
     *,
@@ -50,6 +59,9 @@ def evaluate(
     FID is biased and only indicative.
 
     Example: gan-adapters eval runs/emoji examples/data/emoji-faces -n 200
+
+    On the images a run never saw (its data folder less the images it trained on):
+    gan-adapters eval demo-out/emoji-source examples/data/heldout-animal-mammal --unseen
     """
     from gan_adapters.evaluation.diversity import DISTANCE_NAME
     from gan_adapters.evaluation.evaluator import Evaluator, is_run_folder
@@ -58,8 +70,10 @@ def evaluate(
     config = build_config(EvalConfig, {}, eval_options)
     evaluator = Evaluator(cache=None if no_cache else (cache or "default"))
     run = is_run_folder(generated)
+    if unseen and not run:
+        raise ConfigError(f"--unseen leaves out what a run trained on: {generated} is not a run folder")
     scores = (
-        evaluator.score_run(generated, real, config, trust_code=trust_code)
+        evaluator.score_run(generated, real, config, trust_code=trust_code, unseen=unseen)
         if run
         else evaluator.score_folders(generated, real, config)
     )
@@ -71,7 +85,7 @@ def evaluate(
             json.dumps(
                 scores.to_dict()
                 | {"degenerate": scores.degenerate, "diversity_distance": DISTANCE_NAME}
-                | {"real_folder": str(real), "eval": vars(config)},
+                | {"real_folder": str(real), "unseen_only": unseen, "eval": vars(config)},
                 indent=2,
             )
         )

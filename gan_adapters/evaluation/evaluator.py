@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from gan_adapters.adapted.run import PRIORS, AdaptedRun, draw_latents, generate, load_run
+from gan_adapters.errors import ConfigError
 from gan_adapters.evaluation.diversity import FeatureDistance, intra_cluster_diversity
 from gan_adapters.evaluation.features import FeatureCache, FeatureFn, InceptionPool3, default_cache_folder
 from gan_adapters.evaluation.metrics import Scores, require_two_a_side, score
@@ -102,10 +103,18 @@ class Evaluator:
         )
 
     def score_run(
-        self, run_folder: str | Path, real_folder: str | Path, config: EvalConfig, *, trust_code: bool = False
+        self,
+        run_folder: str | Path,
+        real_folder: str | Path,
+        config: EvalConfig,
+        *,
+        trust_code: bool = False,
+        unseen: bool = False,
     ) -> Scores:
-        """Sample `config.samples` images from a finished run and score them against a folder."""
-        return self.score_adapted(load_run(run_folder, trust_code=trust_code), real_folder, config)
+        """Sample `config.samples` images from a finished run and score them against a folder;
+        `unseen`: only against the folder's images the run did not train on (see `trained_on`)."""
+        run = load_run(run_folder, trust_code=trust_code)
+        return self.score_adapted(run, real_folder, config, trained_on(run, real_folder) if unseen else 0)
 
     def score_adapted(
         self, run: AdaptedRun, real_folder: str | Path, config: EvalConfig, leave_out: int = 0
@@ -136,6 +145,24 @@ def training_images(run: AdaptedRun) -> torch.Tensor | None:
     if run.config is None or not Path(run.config.data).is_dir():
         return None
     return load_image_folder(run.config.data, run.bundle.image_size, run.config.images).images
+
+
+def trained_on(run: AdaptedRun, real_folder: str | Path) -> int:
+    """How many of `real_folder`'s first images (by name) the run trained on, when the folder is
+    the run's own data folder (training takes the first `images` by name): scoring the rest then
+    measures what the run makes of images it never saw."""
+    if run.config is None or not run.config.data:
+        raise ConfigError(
+            "the run has no recipe (config.toml) saying what it trained on: score a whole folder"
+        )
+    data = Path(run.config.data)
+    if Path(real_folder).resolve() != data.resolve():
+        raise ConfigError(
+            f"the run trained on {data}, not on {real_folder}: leaving out what it saw needs its own data folder"
+        )
+    if run.config.images is None:
+        raise ConfigError(f"the run trained on every image of {data}: none is left unseen to score against")
+    return run.config.images
 
 
 def is_run_folder(path: str | Path) -> bool:
