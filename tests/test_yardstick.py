@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_adapters.evaluation.yardstick import plot_fidelity_diversity, summarise, yardstick_table
+from gan_adapters.evaluation.yardstick import plot_fidelity_diversity, summarise, with_pooled, yardstick_table
 from gan_adapters.images import labelled_rows
 
 
@@ -28,7 +28,7 @@ ROWS = [
 def test_means_and_spreads_over_seeds_as_by_hand():
     table = summarise(ROWS)
     ssa = table[("mammals", 10, "ssa")]
-    assert ssa["seeds"] == 2 and ssa["degenerate"] == 1 and ssa["trained"] == 704
+    assert ssa["cells"] == 2 and ssa["degenerate"] == 1 and ssa["trained"] == 704
     assert ssa["kid"] == pytest.approx((110.0, (2 * 10.0**2) ** 0.5))  # x1000, sample std
     assert ssa["precision"] == pytest.approx((0.5, (2 * 0.1**2) ** 0.5))
     assert ssa["intra_cluster_diversity"] is None, "a measure no seed has is not invented"
@@ -45,6 +45,20 @@ def test_the_table_says_what_trained_each_measure_and_the_degenerate_seeds():
     assert (
         "| full | 421,000 | 1 | 100.0 ± 0.0 | 0.50 ± 0.00 | 0.50 ± 0.00 | 0.30 ± 0.00 | 0.25 ± 0.00 |" in text
     )
+
+
+def test_every_domain_together_opens_the_table_when_several_ran_a_size():
+    other = [r | {"domain": "food", "kid": "0.300"} for r in ROWS[:1]]
+    text = yardstick_table(ROWS + other)
+    pooled, mammals = text.index("### all 2 domains, 10 images"), text.index("### mammals, 10 images")
+    assert pooled < mammals, "the overview first"
+    assert "(mean ± std over domains and seeds)" in text and "### all 2 domains, 25" not in text
+    ssa = summarise(with_pooled(ROWS + other))[("all 2 domains", 10, "ssa")]
+    assert ssa["cells"] == 3 and ssa["kid"] == pytest.approx(
+        (1000 * (0.1 + 0.12 + 0.3) / 3, 110.15141), rel=1e-5
+    )
+    assert ssa["degenerate"] == 1
+    assert "### all" not in yardstick_table(ROWS), "one domain: nothing to pool"
 
 
 def test_the_plot_has_a_row_of_panels_per_domain_and_size(tmp_path):

@@ -33,14 +33,14 @@ def _values(members: list[dict[str, str]], column: str, scale: float) -> list[fl
 
 
 def summarise(rows: list[dict[str, str]]) -> dict[tuple[str, int, str], dict[str, Any]]:
-    """Per (domain, images, method): mean and std over seeds of every measure, what trained, the
-    recipe and how many seeds were degenerate."""
+    """Per (domain, images, method): how many cells (seeds), the mean and std over them of every
+    measure, what trained, the recipe and how many cells were degenerate."""
     groups: dict[tuple[str, int, str], list[dict[str, str]]] = {}
     for row in rows:
         groups.setdefault((row["domain"], int(row["images"]), row["method"]), []).append(row)
     table = {}
     for key, members in groups.items():
-        entry: dict[str, Any] = {"seeds": len(members), "recipe": members[0].get("recipe") or "supervised"}
+        entry: dict[str, Any] = {"cells": len(members), "recipe": members[0].get("recipe") or "supervised"}
         entry["trained"] = int(members[0].get("adapter_parameters") or 0)
         entry["degenerate"] = sum(bool(r.get("degenerate")) for r in members)
         for column, _, scale in MEASURES:
@@ -48,6 +48,23 @@ def summarise(rows: list[dict[str, str]]) -> dict[tuple[str, int, str], dict[str
             entry[column] = mean_std(values) if values else None
         table[key] = entry
     return table
+
+
+def with_pooled(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """`rows`, preceded, for each training-set size that more than one domain ran, by the same
+    cells under one domain "all N domains": a row's mean over every domain and seed, the overview
+    to read first (its ± then spans domains as well as seeds)."""
+    domains: dict[str, list[str]] = {}
+    for row in rows:
+        names = domains.setdefault(row["images"], [])
+        if row["domain"] not in names:
+            names.append(row["domain"])
+    pooled = [
+        row | {"domain": f"all {len(domains[row['images']])} domains"}
+        for row in rows
+        if len(domains[row["images"]]) > 1
+    ]
+    return pooled + rows
 
 
 def _shown(value: tuple[float, float] | None, column: str) -> str:
@@ -59,13 +76,15 @@ def _shown(value: tuple[float, float] | None, column: str) -> str:
 
 def yardstick_table(rows: list[dict[str, str]]) -> str:
     """Markdown: per domain and training-set size, a row per method with what it trains and each
-    measure (mean ± std over seeds); ⚠ counts the seeds whose samples were degenerate."""
-    table = summarise(rows)
+    measure (mean ± std over seeds); ⚠ counts the cells whose samples were degenerate. Sizes that
+    several domains ran open with every domain together (`with_pooled`)."""
+    table, measured = summarise(with_pooled(rows)), {row["domain"] for row in rows}
     lines = []
     for domain, images in dict.fromkeys((d, n) for d, n, _ in table):
-        lines += [f"### {domain}, {images} images (mean ± std over seeds)", ""]
+        over = "seeds" if domain in measured else "domains and seeds"
+        lines += [f"### {domain}, {images} images (mean ± std over {over})", ""]
         lines.append(
-            "| method | trained parameters | seeds | " + " | ".join(h for _, h, _ in MEASURES) + " |"
+            "| method | trained parameters | cells | " + " | ".join(h for _, h, _ in MEASURES) + " |"
         )
         lines.append("|---|---|---|" + "---|" * len(MEASURES))
         for (d, n, method), entry in table.items():
@@ -74,7 +93,7 @@ def yardstick_table(rows: list[dict[str, str]]) -> str:
             warn = f" ⚠ {entry['degenerate']} degenerate" if entry["degenerate"] else ""
             cells = [_shown(entry[column], column) for column, _, _ in MEASURES]
             lines.append(
-                f"| {method} | {entry['trained']:,} | {entry['seeds']}{warn} | " + " | ".join(cells) + " |"
+                f"| {method} | {entry['trained']:,} | {entry['cells']}{warn} | " + " | ".join(cells) + " |"
             )
         lines.append("")
     lines.append(
@@ -85,12 +104,13 @@ def yardstick_table(rows: list[dict[str, str]]) -> str:
 
 
 def plot_fidelity_diversity(rows: list[dict[str, str]], path: Path) -> Path | None:
-    """Per domain and training-set size: precision (fidelity) against recall and against the
-    intra-cluster diversity (diversity), a point per method with its spread over seeds."""
+    """Per domain and training-set size (every domain together first, `with_pooled`): precision
+    (fidelity) against recall and against the intra-cluster diversity (diversity), a point per
+    method with its spread over seeds."""
     plt = pyplot()
     if plt is None:
         return None
-    table = summarise(rows)
+    table = summarise(with_pooled(rows))
     panels = list(dict.fromkeys((d, n) for d, n, _ in table))
     figure, axes = plt.subplots(len(panels), 2, figsize=(12, 4.2 * len(panels)), squeeze=False)
     methods = list(dict.fromkeys(m for _, _, m in table))
