@@ -425,6 +425,11 @@ def test_a_cell_scored_at_another_rate_than_it_would_train_at_now_is_trained_aga
     assert "lr = 0.002" in (out / "cells" / "faces-ssa-n6-s0" / "config.toml").read_text()
     assert kept.stat().st_mtime_ns == stamp, "a cell at its rate is not trained again"
 
+    kept.unlink()  # a result kept without its weights (bench/results keeps few): no row to draw
+    assert len(run_sweep(config, out, evaluator=evaluator, trust_code=True)) == 2
+    size = ga.load_run(out / "cells" / "faces-ssa-n6-s0", trust_code=True).bundle.image_size
+    assert Image.open(out / "samples-per-row-faces.png").height == 2 * (size + 4), "one row drawn"
+
 
 def test_by_size_runs_the_first_training_set_size_for_every_seed_and_domain_first(tmp_path):
     recipe = tmp_path / "sweep.toml"

@@ -6,6 +6,7 @@ data model is in `grid.py`; one cell in `cells.py`; learning-rate tuning in `tun
 
 from __future__ import annotations
 
+import logging
 import statistics
 import time
 from collections.abc import Callable
@@ -31,6 +32,9 @@ from gan_adapters.evaluation.yardstick import plot_fidelity_diversity, samples_p
 from gan_adapters.files import inside, slug, write_text_atomically
 from gan_adapters.generators.registry import refuse_untrusted_code
 from gan_adapters.training.recipe import TrainConfig
+from gan_adapters.training.runs import RunPaths
+
+log = logging.getLogger(__name__)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -198,12 +202,21 @@ def _write_tables(out: Path, cells: list) -> list[dict[str, str]]:
 
 def _write_samples(config: SweepConfig, out: Path, trust_code: bool) -> None:
     """samples-per-row-DOMAIN.png: per domain, 8 samples of each row's scored cell at the smallest
-    training set and the first seed (the same latents for every row)."""
+    training set and the first seed (the same latents for every row); a cell whose result was
+    kept without its weights (to save space) is left out."""
     images, seed = min(config.images), min(config.seeds)
     for domain in config.domains:
         runs = {}
         for method in config.methods:
             folder = out / "cells" / cell_name(domain, method, images, seed)
-            if read_result(folder) is not None:
-                runs[method.label] = load_run(folder, trust_code=trust_code)
+            if read_result(folder) is None:
+                continue
+            if not RunPaths(folder).adapters.exists():  # a result kept without its weights
+                log.info(
+                    "%s: no %s to draw samples from; its row is left out",
+                    folder,
+                    RunPaths(folder).adapters.name,
+                )
+                continue
+            runs[method.label] = load_run(folder, trust_code=trust_code)
         samples_per_row(runs, out / f"samples-per-row-{slug(domain.name)}.png")
