@@ -128,3 +128,21 @@ def test_ajbrock_loader_with_a_clone_shaped_folder(tmp_path):
         sys.path.pop(0)
     with safe_open(str(result.paths.adapters), framework="pt") as handle:
         assert handle.get_tensor("extra/class_embedding").shape == (8,)
+
+
+def test_every_shipped_recipe_loads_as_what_it_is():
+    """A recipe with `[base]` is a sweep with cells to run; any other trains one run on a folder
+    that ships (the demos run offline)."""
+    import tomllib
+
+    from gan_adapters.evaluation.grid import SweepConfig
+    from gan_adapters.training.recipe import TrainConfig
+
+    recipes = sorted((EXAMPLES.parent / "recipes").glob("*.toml"))
+    assert len(recipes) >= 8
+    for path in recipes:
+        if "base" in tomllib.loads(path.read_text()):
+            assert SweepConfig.from_toml(path).cells(), f"{path.name}: a sweep with no cell"
+        else:
+            config = TrainConfig.from_toml(path)
+            assert Path(config.data).is_dir() and config.steps > 0, path.name
