@@ -79,6 +79,13 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
         # to the last bit; the tolerance only forgives a different thread split of a reduction.
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
     assert [int(r["step"]) for r in read_metrics(resumed.paths.metrics)] == list(range(1, 13))
+    first = read_checkpoint(tmp_path / "split" / "checkpoint-previous.pt")["seconds"]
+    seconds = [float(r["seconds"]) for r in read_metrics(resumed.paths.metrics)]
+    assert seconds == sorted(seconds) and seconds[6] > first, "the clock goes on from the first segment"
+    assert (
+        resumed.seconds > first
+        and json.loads(resumed.paths.summary.read_text())["seconds"] == resumed.seconds
+    )
 
 
 def test_resume_is_bit_exact_for_a_generator_with_global_noise_and_state_outside_buffers(tmp_path):

@@ -87,6 +87,7 @@ def write_training_checkpoint(
     payload = {
         "base_state": mutable_base_state(session.bundle.model) if base_state is None else base_state,
         "step": step,
+        "seconds": session.elapsed(),
         "config": session.config.to_dict(),
         "targets": tensor_digest(session.targets),
         "adapters": {
@@ -182,6 +183,7 @@ def restore(session: Session, checkpoint: dict, path: Path) -> None:
         session.critic.load(checkpoint, session.config.d_lr)
     _apply_learning_rates(session)
     session.start = session.last_checkpoint = int(checkpoint["step"])
+    session.seconds_before = float(checkpoint.get("seconds", 0.0))  # absent in older checkpoints
 
 
 def _apply_learning_rates(session: Session) -> None:

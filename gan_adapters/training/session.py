@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,14 @@ class Session:
     target_features: list[torch.Tensor] | None = None
     critic: Critic | None = None
     """The discriminator side of the adversarial recipe."""
+    seconds_before: float = 0.0
+    """Training seconds of the run's earlier segments (a resumed run's checkpoint says so)."""
+    segment_began: float = 0.0
+    """`time.monotonic()` when this segment's first step began."""
+
+    def elapsed(self) -> float:
+        """The run's training seconds so far, every segment counted (run.json and metrics.csv)."""
+        return self.seconds_before + time.monotonic() - self.segment_began
 
     @classmethod
     def build(cls, config, paths, accelerator, bundle, embedding, data: ImageSet, latents, batch) -> Session:

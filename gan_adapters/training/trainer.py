@@ -120,19 +120,19 @@ def _train(config, paths, accelerator, resume, overwrite, on_step, discriminator
     if config.log_with:
         accelerator.init_trackers("gan-adapters", config=tracker_config(config))
     metrics = MetricsLog(paths.metrics, resume_from=session.start) if accelerator.is_main_process else None
-    began, losses = time.monotonic(), {}
+    session.segment_began, losses = time.monotonic(), {}
     try:
         with stop_between_steps(accelerator.num_processes == 1) as stop:
             for step in range(session.start, config.steps):
                 losses = _train_step(session, step)
-                losses |= {"lr": session.scheduler.get_last_lr()[0], "seconds": time.monotonic() - began}
+                losses |= {"lr": session.scheduler.get_last_lr()[0], "seconds": session.elapsed()}
                 _after_step(session, step + 1, losses, metrics, on_step)
                 if stop.requested:
                     _stop_here(session, step + 1)
     finally:
         if metrics is not None:
             metrics.close()
-    seconds = time.monotonic() - began
+    seconds = session.elapsed()
     if accelerator.is_main_process:
         write_training_checkpoint(session, config.steps)
         write_result(session)
