@@ -31,12 +31,20 @@ def write_atomically(path: Path, write: Callable[[str], object]) -> None:
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     try:
+        os.chmod(tmp, _usual_mode())  # mkstemp's 0600 would hide a shared file from the user's group
         write(tmp)
         kill_point(f"rename:{path.name}")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _usual_mode() -> int:
+    """The permissions `open()` gives a new file under this process's umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_text_atomically(path: Path, text: str) -> None:

@@ -9,7 +9,7 @@ from PIL import Image
 
 import gan_adapters as ga
 from gan_adapters.errors import DataError
-from gan_adapters.files import inside, slug, write_atomically
+from gan_adapters.files import inside, slug, write_atomically, write_text_atomically
 from gan_adapters.training.data import load_image_folder
 
 
@@ -26,6 +26,24 @@ def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_no_temporary(tmp_pa
         write_atomically(target, half_then_fail)
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.txt"]
+
+
+def test_atomically_written_files_get_the_permissions_open_would_give(tmp_path):
+    """Adapter files and run folders are shared: mkstemp's owner-only 0600 must not leak out."""
+    import os
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    previous = os.umask(0o027)
+    try:
+        write_text_atomically(tmp_path / "atomic.txt", "x")
+        (tmp_path / "group.txt").write_text("x")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "atomic.txt").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "group.txt").stat().st_mode & 0o777 == 0o640, "what open() gives under that umask"
+    write_text_atomically(tmp_path / "again.txt", "x")
+    assert (tmp_path / "again.txt").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
 
 
 def test_names_are_slugged_and_paths_stay_inside(tmp_path):
