@@ -37,15 +37,16 @@ format: $(STAMP)
 DEMO_RUN := demo-out/emoji-source
 FACES_RUN := demo-out/emoji-faces
 
-# The embedded default: the shipped class-conditional emoji source adapted, on the CPU, to 25 emoji
-# of a subgroup it never saw (the research's setting).
+# The embedded default: the shipped class-conditional emoji source adapted, on the CPU, to 10 emoji
+# of a subgroup it never saw (the field's setting), scored on the ones it did not train on.
 demo: $(STAMP)
-	$(BIN)/gan-adapters inspect cdcgan-emoji-32-projected --kind apgc --ratio 8
+	$(BIN)/gan-adapters inspect cdcgan-emoji-32-projected --kind ssa
 	$(BIN)/gan-adapters finetune recipes/demo-emoji-source.toml --out $(DEMO_RUN) --overwrite
 	$(BIN)/gan-adapters sample $(DEMO_RUN) -n 32 --compare
 	$(BIN)/gan-adapters interpolate $(DEMO_RUN) --frames 12
+	$(BIN)/gan-adapters eval $(DEMO_RUN) examples/data/heldout-animal-mammal --unseen
 	@echo
-	@echo "demo done: adapter file, sample grids and the interpolation are under $(DEMO_RUN)/"
+	@echo "demo done: adapter file, sample grids, the interpolation and eval.json are under $(DEMO_RUN)/"
 
 # The first demo: the pretrained face DCGAN of gan-face-generate adapted to 25 emoji faces.
 demo-faces: $(STAMP)

@@ -19,6 +19,7 @@ from gan_adapters.cli.options import (
 )
 from gan_adapters.errors import ConfigError
 from gan_adapters.evaluation.evaluator import EvalConfig
+from gan_adapters.files import write_text_atomically
 
 EVAL_FIELDS = ("samples", "prior", "sigma", "truncation", "seed", "kid_subsets", "kmmd_bandwidth")
 """The `EvalConfig` fields `eval` takes as options (help, defaults and ranges from the dataclass)."""
@@ -63,7 +64,6 @@ def evaluate(
     On the images a run never saw (its data folder less the images it trained on):
     gan-adapters eval demo-out/emoji-source examples/data/heldout-animal-mammal --unseen
     """
-    from gan_adapters.evaluation.diversity import DISTANCE_NAME
     from gan_adapters.evaluation.evaluator import Evaluator, is_run_folder
 
     configure_logging(verbose)
@@ -80,16 +80,18 @@ def evaluate(
     console.print(_score_table(scores, f"{generated} vs {real}"))
     json_out = json_out or (generated / "eval.json" if run else None)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(
-            json.dumps(
-                scores.to_dict()
-                | {"degenerate": scores.degenerate, "diversity_distance": DISTANCE_NAME}
-                | {"real_folder": str(real), "unseen_only": unseen, "eval": vars(config)},
-                indent=2,
-            )
+        _write_scores(
+            json_out, scores, {"real_folder": str(real), "unseen_only": unseen, "eval": vars(config)}
         )
         console.print(f"scores: {json_out}")
+
+
+def _write_scores(path: Path, scores, context: dict[str, Any]) -> None:
+    """eval.json: every score, the degenerate verdict, the diversity distance's name, and `context`."""
+    from gan_adapters.evaluation.diversity import DISTANCE_NAME
+
+    extra = {"degenerate": scores.degenerate, "diversity_distance": DISTANCE_NAME}
+    write_text_atomically(path, json.dumps(scores.to_dict() | extra | context, indent=2))
 
 
 def _score_table(scores, title: str) -> Table:
