@@ -11,6 +11,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from gan_adapters.adapted.run import load_run
 from gan_adapters.errors import ConfigError
@@ -121,7 +122,7 @@ def _run_one(
 ) -> None:
     """Train one claimed cell (and score it, unless this is the train stage); release its lock."""
     domain, method, images, seed = cell
-    fresh = _stale(folder, train_config.lr)  # its old result stays until the new one replaces it
+    fresh = _stale(read_result(folder), train_config.lr)  # the old result stays until replaced
     if stage == "train":
         train_cell(train_config, folder, on_step)
         (folder / LOCK_FILE).unlink(missing_ok=True)
@@ -161,7 +162,8 @@ def _check_stage(config: SweepConfig, stage: str) -> None:
 def _status(train_config: TrainConfig, folder: Path, mine: bool, stage: str) -> str:
     """What this process does with a cell before claiming it: 'skip', 'untrained' or 'train'
     (a cell scored at another learning rate than the one it would train at now is trained again)."""
-    if not mine or (read_result(folder) is not None and not _stale(folder, train_config.lr)):
+    result = read_result(folder)
+    if not mine or (result is not None and not _stale(result, train_config.lr)):
         return "skip"
     trained = finished_training(folder, train_config.steps) is not None
     if stage == "train" and trained:
@@ -171,10 +173,9 @@ def _status(train_config: TrainConfig, folder: Path, mine: bool, stage: str) -> 
     return "train"
 
 
-def _stale(folder: Path, lr: float) -> bool:
-    """Whether the cell's result was trained at another rate than `lr` (the recipe's rates changed
+def _stale(result: dict[str, Any] | None, lr: float) -> bool:
+    """Whether a cell's result was trained at another rate than `lr` (the recipe's rates changed
     since, and tuning now chooses differently): its row would mix two tunings."""
-    result = read_result(folder)
     return result is not None and result.get("lr") != f"{lr:g}"
 
 
